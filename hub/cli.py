@@ -1,0 +1,284 @@
+"""The ``enclave`` command: the one place that sees every stage of the data flow.
+
+Commands are thin: they validate input, call plain functions, and turn errors into messages
+that say what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from hub import demo as demo_accounts
+from hub.accounts import ROLES, AccountStore, generate_password
+from hub.audit import AuditLog
+from hub.exceptions import HubError
+from output_filters.exceptions import OutputFilterError
+from output_filters.policy import load_policy
+from warehouse.db import connect, create_schema
+from warehouse.demo import build_demo, read_manifest
+from warehouse.elements import available_years, load_element_set
+from warehouse.exceptions import UploadRejected, WarehouseError
+from warehouse.institutions import SEGMENTS, get_institution, list_institutions
+from warehouse.pseudonymize import StudentKeyer, load_secret
+from warehouse.settings import REPO, state_path, var_dir
+
+
+def _fail(error: Exception) -> click.ClickException:
+    if isinstance(error, UploadRejected):
+        return click.ClickException(error.report())
+    return click.ClickException(str(error))
+
+
+EXPECTED = (HubError, WarehouseError, OutputFilterError)
+
+
+def _actor() -> str:
+    return os.environ.get("SUDO_USER") or os.environ.get("USER") or "admin"
+
+
+@click.group()
+def enclave() -> None:
+    """Enclave: the consortium's secure research environment."""
+
+
+# ---- demo --------------------------------------------------------------------------------
+
+
+@enclave.group()
+def demo() -> None:
+    """The synthetic demo consortium."""
+
+
+@demo.command("build")
+@click.option(
+    "--students",
+    default=20_000,
+    show_default=True,
+    type=click.IntRange(min=100),
+    help="Grade-9 students followed into college.",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed (same seed, same data).")
+@click.option(
+    "--raw-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the generated raw institution files here (default: deleted after upload).",
+)
+@click.option("--rebuild", is_flag=True, help="Delete the existing warehouse, accounts and demo first.")
+def demo_build(students: int, seed: int, raw_dir: Path | None, rebuild: bool) -> None:
+    """Generate the demo consortium, load it through the upload path, create demo accounts.
+
+    Run again, it reuses what exists.
+    """
+    existing = read_manifest()
+    if existing is not None and not rebuild:
+        if (existing.students, existing.seed) != (students, seed):
+            raise click.ClickException(
+                f"the demo in {var_dir()} was built with --students {existing.students} --seed "
+                f"{existing.seed}; add --rebuild to replace it"
+            )
+        click.echo(f"Demo consortium already built ({existing.students:,} students, seed {existing.seed}); reusing it.")
+        demo_accounts.ensure_accounts(existing, echo=click.echo)
+        return
+    if rebuild:
+        _remove_state()
+    policy = load_policy()
+    engine = connect()
+    create_schema(engine)
+    try:
+        manifest = build_demo(
+            engine,
+            StudentKeyer(load_secret()),
+            students=students,
+            seed=seed,
+            raw_dir=raw_dir,
+            progress=lambda message: click.echo(f"  {message}", err=True),
+        )
+    except EXPECTED as error:
+        raise _fail(error) from None
+    AuditLog().record(_actor(), "demo.build", students=students, seed=seed, rows=manifest.rows)
+    click.echo(f"Loaded {sum(manifest.rows.values()):,} rows for {len(manifest.members)} institutions:")
+    for table, rows in manifest.rows.items():
+        click.echo(f"  {table:<16} {rows:>9,}")
+    demo_accounts.ensure_accounts(manifest, echo=click.echo, rules=policy.accounts)
+
+
+def _remove_state() -> None:
+    root = var_dir()
+    for name in ("warehouse.db", "accounts.db", "audit.db"):
+        (root / name).unlink(missing_ok=True)
+    for name in ("demo", "users", "hub"):
+        path = root / name
+        if path.exists():
+            import shutil
+
+            shutil.rmtree(path)
+
+
+# ---- users -------------------------------------------------------------------------------
+
+
+@enclave.group()
+def user() -> None:
+    """Accounts and roles."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--institution", help="Code of the member institution (not needed for admin).")
+@click.option("--role", required=True, type=click.Choice(list(ROLES)), help="What the user may do.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of generating one.")
+def user_add(name: str, institution: str | None, role: str, password_stdin: bool) -> None:
+    """Create an account. A generated password is printed once; it is not stored."""
+    try:
+        if institution:
+            get_institution(connect(), institution)
+        store = AccountStore(rules=load_policy().accounts)
+        password = sys.stdin.readline().rstrip("\n") if password_stdin else generate_password()
+        store.add(name, role, institution, password)
+    except EXPECTED as error:
+        raise _fail(error) from None
+    AuditLog().record(_actor(), "user.add", user=name, role=role, institution=institution)
+    click.echo(f"Created {role} {name}" + (f" at {institution}" if institution else "") + ".")
+    if not password_stdin:
+        click.echo(f"Password (shown once, not stored): {password}")
+
+
+@user.command("list")
+def user_list() -> None:
+    """List accounts with role, institution and status."""
+    for account in AccountStore().list():
+        status = "active" if account.active else "inactive"
+        click.echo(f"{account.name:<20} {account.role:<11} {account.institution or '-':<8} {status}")
+
+
+# ---- institutions and elements ------------------------------------------------------------
+
+
+@enclave.group()
+def institution() -> None:
+    """Member institutions and their secret codes."""
+
+
+@institution.command("list")
+def institution_list() -> None:
+    """List institutions: code, segment, name (administrators only: names are confidential)."""
+    engine = connect()
+    create_schema(engine)
+    for member in list_institutions(engine, with_names=True):
+        click.echo(f"{member.code}  {SEGMENTS[member.segment]:<19} {member.name}")
+
+
+@enclave.group()
+def elements() -> None:
+    """The data elements agreed each year (principle 9)."""
+
+
+@elements.command("show")
+@click.argument("year")
+def elements_show(year: str) -> None:
+    """Show the tables and columns agreed for YEAR (e.g. 2024-25)."""
+    try:
+        element_set = load_element_set(year)
+    except EXPECTED as error:
+        raise _fail(error) from None
+    click.echo(f"Data elements for {element_set.year} (agreed {element_set.agreed}; {element_set.source.name})")
+    for table in element_set.tables.values():
+        click.echo(f"\n{table.name} ({SEGMENTS.get(table.segment, table.segment)}): {table.description}")
+        for column in table.columns:
+            flags = [column.type, "required" if column.required else "optional"]
+            if column.identifier:
+                flags.append("identifier, not stored")
+            if column.codes:
+                flags.append("codes: " + ", ".join(column.codes))
+            click.echo(f"  {column.name:<24} {'; '.join(flags)}")
+
+
+@elements.command("list")
+def elements_list() -> None:
+    """Years with an element set."""
+    for year in available_years():
+        click.echo(year)
+
+
+# ---- reports -----------------------------------------------------------------------------
+
+
+@enclave.group()
+def report() -> None:
+    """Standard report templates (papermill, secure kernel)."""
+
+
+@report.command("list")
+def report_list() -> None:
+    """List templates and their parameters."""
+    from templates.runner import list_templates
+
+    for template in list_templates():
+        params = ", ".join(f"{p.name}={p.default!r}" for p in template.parameters)
+        click.echo(f"{template.name}: {template.title}\n    parameters: {params}")
+
+
+@report.command("run")
+@click.argument("name")
+@click.option(
+    "-p",
+    "--parameter",
+    "parameters",
+    multiple=True,
+    nargs=2,
+    metavar="KEY VALUE",
+    help="Set a template parameter (repeatable).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the executed notebook and the HTML report.",
+)
+def report_run(name: str, parameters: tuple[tuple[str, str], ...], out_dir: Path) -> None:
+    """Run template NAME in the secure kernel; write NAME.ipynb and NAME.html to --out."""
+    from templates.exceptions import TemplateError
+    from templates.runner import run_report
+
+    try:
+        result = run_report(name, dict(parameters), out_dir)
+    except (*EXPECTED, TemplateError) as error:
+        raise _fail(error) from None
+    AuditLog().record(
+        _actor(),
+        "report.run",
+        template=name,
+        parameters=result.parameters,
+        notebook=str(result.notebook),
+        html=str(result.html),
+    )
+    click.echo(f"Wrote {result.notebook}\nWrote {result.html}")
+
+
+# ---- serve -------------------------------------------------------------------------------
+
+
+@enclave.command("serve")
+def serve() -> None:
+    """Run the hub in the foreground (Ctrl-C stops it)."""
+    port = os.environ.get("ENCLAVE_PORT", "8000")
+    proxy = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
+    if not proxy.exists():
+        raise click.ClickException(f"{proxy} is missing; run `make up` (it installs it with npm)")
+    manifest = read_manifest()
+    click.echo(f"\nEnclave is starting at http://127.0.0.1:{port}/")
+    if manifest is not None:
+        click.echo(demo_accounts.login_help())
+    click.echo("Ctrl-C stops the hub.\n")
+    os.chdir(state_path("hub", "x").parent)
+    hub = Path(sys.executable).with_name("jupyterhub")
+    os.execv(str(hub), [str(hub), "-f", str(REPO / "jupyterhub_config.py")])
+
+
+if __name__ == "__main__":
+    enclave()

@@ -1,0 +1,76 @@
+"""The consortium's policy: one file (``policy.toml``), one object, loaded in one place.
+
+Everything that needs a threshold or an account rule receives a ``Policy``; nobody reads the
+file twice. ``ENCLAVE_POLICY`` names another file (tests, other consortia).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from output_filters.exceptions import PolicyError
+
+DEFAULT_PATH = Path(__file__).resolve().parents[1] / "policy.toml"
+
+
+@dataclass(frozen=True)
+class AccountRules:
+    """Rules for passwords and sign-in (principle 7)."""
+
+    min_password_length: int = 12
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Disclosure rules (principle 6) and account rules (principle 7)."""
+
+    threshold: int = 10
+    show_zeros: bool = True
+    mark: str = "*"
+    accounts: AccountRules = field(default_factory=AccountRules)
+
+    def __post_init__(self) -> None:
+        if self.threshold < 2:
+            raise PolicyError(f"[disclosure] threshold must be at least 2, not {self.threshold}")
+        if not self.mark.strip():
+            raise PolicyError("[disclosure] mark must be a visible string such as '*'")
+        if self.accounts.min_password_length < 8:
+            raise PolicyError("[accounts] min_password_length must be at least 8")
+
+
+def policy_path() -> Path:
+    return Path(os.environ.get("ENCLAVE_POLICY") or DEFAULT_PATH)
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """Read the policy file; every key is checked, unknown keys are errors."""
+    path = Path(path) if path is not None else policy_path()
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PolicyError(f"policy file {path} does not exist; set ENCLAVE_POLICY or restore policy.toml") from None
+    except tomllib.TOMLDecodeError as error:
+        raise PolicyError(f"{path}: not valid TOML: {error}") from None
+    unknown = set(document) - {"disclosure", "accounts"}
+    if unknown:
+        raise PolicyError(f"{path}: unknown section(s) {sorted(unknown)}; allowed: [disclosure], [accounts]")
+    disclosure = _section(path, "disclosure", document.get("disclosure", {}), Policy, skip={"accounts"})
+    accounts = _section(path, "accounts", document.get("accounts", {}), AccountRules)
+    try:
+        return Policy(**disclosure, accounts=AccountRules(**accounts))
+    except PolicyError as error:
+        raise PolicyError(f"{path}: {error}") from None
+
+
+def _section(path: Path, name: str, values: dict, cls: type, skip: set[str] = frozenset()) -> dict:
+    known = {f.name: f for f in fields(cls) if f.name not in skip}
+    for key, value in values.items():
+        if key not in known:
+            raise PolicyError(f"{path}: [{name}] {key} is not a policy setting; known: {', '.join(known)}")
+        wanted = type(known[key].default)
+        if type(value) is not wanted:
+            raise PolicyError(f"{path}: [{name}] {key} must be a {wanted.__name__}, not {value!r}")
+    return dict(values)

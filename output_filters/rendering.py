@@ -1,0 +1,121 @@
+"""Every way pandas turns a frame into text or HTML goes through one judgement.
+
+``__repr__`` (so ``print``, ``str``, f-strings and cell results), ``_repr_html_`` (rich
+display), ``to_string``, ``to_html`` and ``to_markdown`` of DataFrames and Series are wrapped:
+
+- record-level data renders as a one-line notice saying why it is blocked and what to do;
+- a protected aggregate renders with its suppressed cells as the policy's mark, and its
+  repr and HTML end with the reason ("3 cells suppressed: fewer than 10 records; ...");
+- anything else renders as pandas would.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kernels.marks import PROTECTED, RECORD, mark_of
+from output_filters.policy import Policy
+
+_originals: dict[tuple[type, str], Callable] = {}
+_policy = Policy()
+
+TEXT_METHODS = ("__repr__", "to_string", "to_markdown")
+HTML_METHODS = ("_repr_html_", "to_html")
+
+
+def blocked_notice(obj: pd.DataFrame | pd.Series, *, as_html: bool = False) -> str:
+    """The one-line explanation shown instead of record-level data."""
+    mark = mark_of(obj) or {}
+    shape = f"{obj.shape[0]:,} rows × {obj.shape[1]} columns" if obj.ndim == 2 else f"{len(obj):,} values"
+    source = f" from {mark['source']}" if mark.get("source") else ""
+    text = (
+        f"Blocked: record-level data ({shape}{source}) is never shown. Aggregate it first, "
+        "e.g. df.groupby('ethnicity').size() or pd.crosstab(df.a, df.b); "
+        "df.shape, df.columns and df.dtypes are available."
+    )
+    if as_html:
+        return f'<div class="enclave-blocked" style="color:#8a1c1c;font-weight:600">{html.escape(text)}</div>'
+    return text
+
+
+def _shown(obj: Any) -> Any:
+    """A plain copy of a protected object with suppressed cells as the mark."""
+    if isinstance(obj, pd.Series):
+        return _shown(obj.to_frame()).iloc[:, 0].rename(obj.name)
+    out = obj.copy()
+    out.attrs = {}
+    for position in range(out.shape[1]):
+        column = out.iloc[:, position]
+        missing = column.isna()
+        if missing.any():
+            precision = pd.get_option("display.precision")
+            values = [
+                _policy.mark if gone else (round(value, precision) if isinstance(value, float) else value)
+                for value, gone in zip(column.astype(object), missing, strict=True)
+            ]
+            out.isetitem(position, pd.Series(values, index=out.index, dtype=object))
+    return out
+
+
+def _note(obj: Any) -> str:
+    mark = mark_of(obj) or {}
+    note = mark.get("note", "")
+    if not note or not np.asarray(pd.isna(obj)).any():
+        return ""
+    return f"{_policy.mark} {note}"
+
+
+def _wrap(cls: type, name: str, as_html: bool) -> None:
+    original = getattr(cls, name)
+    _originals[(cls, name)] = original
+
+    @wraps(original)
+    def wrapper(self, *args, **kwargs):
+        mark = mark_of(self)
+        level = mark.get("level") if mark else None
+        if level == RECORD:
+            notice = blocked_notice(self, as_html=as_html)
+            buf = kwargs.get("buf") or (args[0] if args and hasattr(args[0], "write") else None)
+            if buf is not None:
+                buf.write(notice)
+                return None
+            return notice
+        if level != PROTECTED:
+            return original(self, *args, **kwargs)
+        rendered = original(_shown(self), *args, **kwargs)
+        if rendered is None or name not in ("__repr__", "_repr_html_"):
+            return rendered
+        note = _note(self)
+        if not note:
+            return rendered
+        if as_html:
+            return f'{rendered}<p class="enclave-note"><em>{html.escape(note)}</em></p>'
+        return f"{rendered}\n{note}"
+
+    setattr(cls, name, wrapper)
+
+
+def install(policy: Policy) -> None:
+    """Wrap the rendering methods of DataFrame and Series (idempotent)."""
+    global _policy
+    _policy = policy
+    if _originals:
+        return
+    for cls in (pd.DataFrame, pd.Series):
+        for name in TEXT_METHODS:
+            _wrap(cls, name, as_html=False)
+        for name in HTML_METHODS:
+            if hasattr(cls, name):
+                _wrap(cls, name, as_html=True)
+
+
+def uninstall() -> None:
+    for (cls, name), original in _originals.items():
+        setattr(cls, name, original)
+    _originals.clear()

@@ -1,0 +1,89 @@
+"""End-to-end fixtures: the real hub, proxy and user servers on free loopback ports.
+
+- ``hub`` (module): JupyterHub started from jupyterhub_config.py against a copy of the demo
+  consortium, with the proxy from node_modules; yields a ``RunningHub`` with its URL, the
+  demo credentials, and the log file. Stopped (hub, proxy, user servers) at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningHub:
+    url: str
+    state: Path
+    log: Path
+    passwords: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def hub(demo_var, tmp_path_factory):
+    state = tmp_path_factory.mktemp("hub") / "var"
+    shutil.copytree(demo_var, state)
+    ports = {name: free_port() for name in ("ENCLAVE_PORT", "ENCLAVE_HUB_PORT", "ENCLAVE_PROXY_API_PORT")}
+    env = dict(os.environ, ENCLAVE_VAR=str(state), **{k: str(v) for k, v in ports.items()})
+    log = state / "hub-test.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "serve"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{ports['ENCLAVE_PORT']}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if requests.get(f"{url}/hub/health", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail(f"the hub did not become healthy; log:\n{log.read_text()[-4000:]}")
+        time.sleep(0.3)
+    passwords = {}
+    for line in (state / "demo" / "credentials.txt").read_text().splitlines():
+        name, password, _role = line.split()
+        passwords[name] = password
+    yield RunningHub(url, state, log, passwords)
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    _stop_leftovers(state)
+
+
+def _stop_leftovers(state: Path) -> None:
+    """Kill any process (user server, kernel, proxy) still running for this hub's state."""
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("ENCLAVE_VAR") == str(state):
+                proc.kill()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue

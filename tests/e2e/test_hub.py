@@ -1,0 +1,78 @@
+"""The whole skeleton through the real hub: login form, user server, secure kernel, filter."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.e2e.hub_client import HubClient
+
+pytestmark = pytest.mark.e2e
+
+
+def test_wrong_password_is_refused(hub):
+    client = HubClient(hub.url)
+    response = client.login("demo-researcher", "not-the-password")
+    assert response.status_code == 403
+    assert "Invalid username or password" in response.text
+
+
+def test_researcher_runs_the_secure_kernel_and_the_filter_holds(hub):
+    client = HubClient(hub.url)
+    response = client.login("demo-researcher", hub.passwords["demo-researcher"])
+    assert response.status_code == 302, response.text[:500]
+
+    lab = client.open_lab("demo-researcher")
+    assert "JupyterLab" in lab.text
+
+    specs = client.api("demo-researcher", "GET", "kernelspecs").json()
+    assert set(specs["kernelspecs"]) == {"enclave"}
+    assert client.start_kernel("demo-researcher", "python3").status_code >= 400
+
+    started = client.start_kernel("demo-researcher")
+    assert started.status_code == 201, started.text
+    kernel_id = started.json()["id"]
+    assert started.json()["name"] == "enclave"
+
+    load = client.execute(
+        "demo-researcher",
+        kernel_id,
+        "import pandas as pd\nfrom kernels import data\n"
+        "df = data.load('k12_enrollment')\nraw = pd.crosstab(df.institution, df.ethnicity)\ndf.shape",
+    )
+    assert load.reply["status"] == "ok", load.text
+    rows = int(re.search(r"\((\d+), 13\)", load.text).group(1))
+    assert rows > 1000
+
+    # Which cells are small is learned outside the filter, from the plain pandas count.
+    truth = client.execute(
+        "demo-researcher",
+        kernel_id,
+        "import numpy as np\nsmall = [(i, e) for i in raw.index for e in raw.columns "
+        "if pd.isna(raw.loc[i, e])]\nlen(small) > 0",
+    )
+    assert "True" in truth.text, truth.text
+
+    table = client.execute("demo-researcher", kernel_id, "pd.crosstab(df.institution, df.ethnicity)")
+    assert table.reply["status"] == "ok"
+    assert "*" in table.text and "suppressed: fewer than 10 records" in table.text
+    assert "<NA>" not in table.text
+
+    head = client.execute("demo-researcher", kernel_id, "df.head()")
+    assert head.reply["status"] == "ok"
+    assert "Blocked: record-level data" in head.text
+    assert "student_key" not in head.text and "HS0" not in head.text
+
+    printed = client.execute("demo-researcher", kernel_id, "print(df[df.grade_level == 12])")
+    assert "Blocked: record-level data" in printed.text
+
+
+def test_reviewer_gets_no_research_server(hub):
+    client = HubClient(hub.url)
+    assert client.login("demo-reviewer", hub.passwords["demo-reviewer"]).status_code == 302
+    client.session.get(f"{hub.url}/hub/spawn/demo-reviewer", timeout=60)
+    page = client.session.get(f"{hub.url}/hub/spawn-pending/demo-reviewer", timeout=60)
+    assert "Reviewers review release requests; they do not get a research server." in page.text
+    lab = client.session.get(f"{hub.url}/user/demo-reviewer/lab", timeout=60)
+    assert "JupyterLab" not in lab.text

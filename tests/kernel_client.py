@@ -1,0 +1,54 @@
+"""A real ``enclave`` kernel driven over the Jupyter protocol, for tests.
+
+``run(code)`` executes a cell and returns an ``Outputs`` holding everything that reached
+the client: streams, results and displays in every MIME type, and errors.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from jupyter_client.manager import KernelManager
+
+
+@dataclass
+class Outputs:
+    texts: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def all(self) -> str:
+        return "\n".join(self.texts + self.errors)
+
+    def __contains__(self, text: str) -> bool:
+        return text in self.all
+
+
+class KernelSession:
+    def __init__(self, env: dict[str, str] | None = None, kernel_name: str = "enclave"):
+        self.manager = KernelManager(kernel_name=kernel_name)
+        self.manager.start_kernel(env=dict(os.environ, **(env or {})))
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=120)
+
+    def run(self, code: str, timeout: float = 120) -> Outputs:
+        outputs = Outputs()
+
+        def hook(message: dict) -> None:
+            kind = message["header"]["msg_type"]
+            content = message["content"]
+            if kind == "stream":
+                outputs.texts.append(content["text"])
+            elif kind in ("execute_result", "display_data", "update_display_data"):
+                outputs.texts.extend(str(value) for value in content["data"].values())
+            elif kind == "error":
+                outputs.errors.append(f"{content['ename']}: {content['evalue']}")
+
+        self.client.execute_interactive(code, output_hook=hook, timeout=timeout, allow_stdin=False)
+        return outputs
+
+    def close(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)

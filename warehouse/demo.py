@@ -1,0 +1,103 @@
+"""Build the demo consortium: synthetic raw files loaded through the real upload path.
+
+The generator writes each member's raw files (identifiers included) to a private scratch
+directory; each institution is registered under a fresh secret code; every file is uploaded
+exactly as a member's would be; then the raw files are deleted unless a directory to keep
+them was given. What was built is recorded in ``var/demo/manifest.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from warehouse.db import create_schema
+from warehouse.institutions import add_institution
+from warehouse.pseudonymize import StudentKeyer
+from warehouse.settings import state_path
+from warehouse.synthetic import generate
+from warehouse.upload import upload
+
+
+@dataclass(frozen=True)
+class DemoMember:
+    code: str
+    name: str
+    segment: str
+
+
+@dataclass(frozen=True)
+class DemoManifest:
+    students: int
+    seed: int
+    members: tuple[DemoMember, ...]
+    rows: dict[str, int]
+
+    def member(self, segment: str, index: int = 0) -> DemoMember:
+        return [m for m in self.members if m.segment == segment][index]
+
+
+def manifest_path() -> Path:
+    return state_path("demo", "manifest.json")
+
+
+def read_manifest() -> DemoManifest | None:
+    """The manifest of the demo built in this state directory, or None."""
+    path = manifest_path()
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    return DemoManifest(
+        students=data["students"],
+        seed=data["seed"],
+        members=tuple(DemoMember(**m) for m in data["members"]),
+        rows=data["rows"],
+    )
+
+
+def build_demo(
+    engine: Engine,
+    keyer: StudentKeyer,
+    *,
+    students: int = 20_000,
+    seed: int = 0,
+    raw_dir: Path | None = None,
+    progress: Callable[[str], None] = lambda _message: None,
+) -> DemoManifest:
+    """Generate and load the demo consortium into an empty warehouse."""
+    create_schema(engine)
+    scratch = Path(tempfile.mkdtemp(prefix="enclave-raw-")) if raw_dir is None else Path(raw_dir)
+    try:
+        progress(f"generating raw files for {students:,} students (seed {seed})")
+        consortium = generate(scratch, students=students, seed=seed)
+        codes: dict[str, DemoMember] = {}
+        for member in consortium.institutions:
+            registered = add_institution(engine, member.name, member.segment)
+            codes[member.slug] = DemoMember(registered.code, member.name, member.segment)
+        rows: dict[str, int] = {}
+        for number, raw in enumerate(consortium.files, start=1):
+            progress(f"uploading {number}/{len(consortium.files)}: {raw.table} {raw.year}")
+            result = upload(
+                engine,
+                institution=codes[raw.institution].code,
+                year=raw.year,
+                table=raw.table,
+                path=raw.path,
+                keyer=keyer,
+                loaded_by="demo",
+            )
+            rows[raw.table] = rows.get(raw.table, 0) + result.rows
+    finally:
+        if raw_dir is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    manifest = DemoManifest(students, seed, tuple(codes.values()), rows)
+    path = manifest_path()
+    path.write_text(json.dumps(asdict(manifest), indent=2))
+    path.chmod(0o600)
+    return manifest
