@@ -96,7 +96,7 @@ class AccountStore:
             raise AccountError(f"a {role} belongs to a member institution: give --institution CODE")
         self.check_password(password)
         if self.get(name) is not None:
-            raise AccountError(f"user {name!r} already exists")
+            raise AccountError(f"user {name!r} already exists; choose another name")
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
             conn.execute(

@@ -69,6 +69,10 @@ class AuditLog:
         text = json.dumps(details, sort_keys=True, default=str)
         at = datetime.now(UTC)
         with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                # Take the write lock before reading the last hash: otherwise two writers
+                # read the same previous hash and fork the chain (verify() then reports a break).
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             previous = conn.execute(select(events.c.hash).order_by(events.c.id.desc()).limit(1)).scalar()
             digest = _digest(previous or GENESIS, at.isoformat(), actor, event, text)
             conn.execute(insert(events).values(at=at, actor=actor, event=event, details=text, hash=digest))

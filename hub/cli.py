@@ -135,9 +135,11 @@ def user_add(name: str, institution: str | None, role: str, password_stdin: bool
     """Create an account. A generated password is printed once; it is not stored."""
     try:
         if institution:
-            get_institution(connect(), institution)
+            engine = connect()
+            create_schema(engine)
+            get_institution(engine, institution)
         store = AccountStore(rules=load_policy().accounts)
-        password = sys.stdin.readline().rstrip("\n") if password_stdin else generate_password()
+        password = sys.stdin.readline().rstrip("\r\n") if password_stdin else generate_password()
         store.add(name, role, institution, password)
     except EXPECTED as error:
         raise _fail(error) from None

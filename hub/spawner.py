@@ -55,7 +55,8 @@ class EnclaveSpawner(SimpleLocalProcessSpawner):
         return ["--allow-root"] if os.geteuid() == 0 else []
 
     async def start(self):
-        account = AccountStore().get(self.user.name)
+        store = getattr(self.authenticator, "store", None) or AccountStore()
+        account = store.get(self.user.name)
         if account is None or not account.active:
             raise _refusal(f"{self.user.name} has no active Enclave account.")
         if account.role == "reviewer":
@@ -65,6 +66,7 @@ class EnclaveSpawner(SimpleLocalProcessSpawner):
 
     def _prepare_home(self, home: Path) -> None:
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        home.chmod(0o700)
         for example in sorted(EXAMPLES.glob("*.ipynb")):
             target = home / example.name
             if not target.exists():

@@ -67,6 +67,8 @@ def load_policy(path: Path | None = None) -> Policy:
 
 def _section(path: Path, name: str, values: dict, cls: type, skip: set[str] = frozenset()) -> dict:
     known = {f.name: f for f in fields(cls) if f.name not in skip}
+    if not isinstance(values, dict):
+        raise PolicyError(f"{path}: {name} must be a [{name}] section with keys: {', '.join(known)}")
     for key, value in values.items():
         if key not in known:
             raise PolicyError(f"{path}: [{name}] {key} is not a policy setting; known: {', '.join(known)}")

@@ -25,7 +25,7 @@ from templates.exceptions import TemplateError
 from warehouse.db import connect
 from warehouse.elements import check_year
 from warehouse.exceptions import WarehouseError
-from warehouse.institutions import get_institution
+from warehouse.institutions import SEGMENTS, get_institution
 
 TEMPLATES_DIR = Path(__file__).resolve().parent
 KERNEL = "enclave"
@@ -44,6 +44,7 @@ class Template:
     title: str
     path: Path
     parameters: tuple[Parameter, ...]
+    segment: str | None = None  # the segment whose institutions the template reports on
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,8 @@ def load_template(name: str) -> Template:
         raise TemplateError(f"no template named {name!r}; templates: {names}")
     found = papermill.inspect_notebook(str(path))
     parameters = tuple(Parameter(p["name"], ast.literal_eval(p["default"]), p.get("help", "")) for p in found.values())
-    title = json.loads(path.read_text())["metadata"].get("enclave", {}).get("title", name)
-    return Template(name, title, path, parameters)
+    about = json.loads(path.read_text())["metadata"].get("enclave", {})
+    return Template(name, about.get("title", name), path, parameters, about.get("segment"))
 
 
 def convert(template: Template, given: dict[str, str]) -> dict[str, Any]:
@@ -94,14 +95,19 @@ def convert(template: Template, given: dict[str, str]) -> dict[str, Any]:
     return values
 
 
-def check_values(values: dict[str, Any]) -> None:
-    """Check the parameters every template shares: an institution code and academic years."""
+def check_values(template: Template, values: dict[str, Any]) -> None:
+    """Check the parameters templates share: an institution code and academic years."""
     code = values.get("institution")
     if code is not None and code != "ALL":
         try:
-            get_institution(connect(), code)
+            member = get_institution(connect(), code)
         except WarehouseError as error:
             raise TemplateError(f"parameter institution: {error}") from None
+        if template.segment and member.segment != template.segment:
+            raise TemplateError(
+                f"parameter institution: {template.name} reports on {SEGMENTS[template.segment]}s, "
+                f"but {code} is a {SEGMENTS[member.segment]}"
+            )
     for year in values.get("years", []):
         try:
             check_year(year)
@@ -113,7 +119,7 @@ def run_report(name: str, given: dict[str, str], out_dir: Path) -> ReportResult:
     """Execute template ``name`` with ``given`` parameters; write NAME.ipynb and NAME.html."""
     template = load_template(name)
     values = convert(template, given)
-    check_values(values)
+    check_values(template, values)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".running-") as scratch:

@@ -4,7 +4,8 @@
   or writes the developer's var/.
 - ``demo_var`` (session): a small demo consortium (3,000 students, seed 7) built once through
   the real generator and upload path; tests treat it as read-only.
-- ``use_demo``: points ENCLAVE_VAR at ``demo_var`` for one test.
+- ``use_demo``: points ENCLAVE_VAR at ``demo_var`` for one test (read-only use).
+- ``demo_copy``: a private copy of the demo for a test that writes (accounts, audit).
 - ``kernel`` (module): a real ``enclave`` kernel over the Jupyter protocol, reading the demo;
   ``kernel.run(code)`` returns what reached the client.
 """
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +69,14 @@ def demo_var(tmp_path_factory) -> Path:
 def use_demo(demo_var, monkeypatch) -> Path:
     monkeypatch.setenv("ENCLAVE_VAR", str(demo_var))
     return demo_var
+
+
+@pytest.fixture
+def demo_copy(demo_var, tmp_path, monkeypatch) -> Path:
+    state = tmp_path / "demo-copy"
+    shutil.copytree(demo_var, state)
+    monkeypatch.setenv("ENCLAVE_VAR", str(state))
+    return state
 
 
 @pytest.fixture(scope="module")

@@ -108,9 +108,11 @@ def load_element_set(year: str, directory: Path = ELEMENTS_DIR) -> ElementSet:
         raise ElementSetError(f"{source}: `year` must be {year!r}, found {document.get('year')!r}")
     agreed = str(document.get("agreed", ""))
     if "extends" in document:
+        # Checked before loading the parent: a file extending itself or a later year
+        # would otherwise recurse, or blame the later year's file instead of this one.
+        if str(document["extends"]) >= year:
+            raise ElementSetError(f"{source}: `extends` must name an earlier year, found {document['extends']!r}")
         parent = load_element_set(str(document["extends"]), directory)
-        if parent.year >= year:
-            raise ElementSetError(f"{source}: `extends` must name an earlier year")
         return ElementSet(year=year, agreed=agreed, source=source, tables=parent.tables)
     codes = document.get("codes", {})
     tables = {name: _table(source, name, spec, codes) for name, spec in document.get("tables", {}).items()}

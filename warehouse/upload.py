@@ -162,6 +162,8 @@ def _csv_chunks(path: Path, elements: TableElements) -> Iterator[pd.DataFrame]:
             header = next(csv.reader(handle), None)
     except UnicodeDecodeError as error:
         raise _not_utf8(path, error) from None
+    except csv.Error as error:  # e.g. a header field over csv.field_size_limit()
+        raise UploadRejected(path, f"not a well-formed CSV file: {error}") from None
     if not header:
         raise UploadRejected(path, "the file is empty; expected a header row and data rows")
     _check_columns(path, [h.strip() for h in header], elements)
@@ -175,6 +177,14 @@ def _csv_chunks(path: Path, elements: TableElements) -> Iterator[pd.DataFrame]:
             skipinitialspace=False,
         )
         for chunk in reader:
+            if not isinstance(chunk.index, pd.RangeIndex):
+                # pandas turns the first column into an index when the first data row has
+                # more fields than the header, shifting every value one column left.
+                raise UploadRejected(
+                    path,
+                    "not a well-formed CSV file: data rows have more fields than the header "
+                    "(look for a trailing comma or an unquoted comma in a value)",
+                )
             chunk.columns = [c.strip() for c in chunk.columns]
             yield chunk[list(elements.column_names)].fillna("")
     except UnicodeDecodeError as error:
@@ -204,7 +214,8 @@ def _parquet_chunks(path: Path, elements: TableElements) -> Iterator[pd.DataFram
         frame = batch.to_pandas()
         for name in frame.columns:
             column = frame[name]
-            if pd.api.types.is_bool_dtype(column):
+            # The Arrow type, not the pandas dtype: a boolean column with nulls arrives as object.
+            if pa.types.is_boolean(batch.schema.field(name).type):
                 column = column.map({True: "Y", False: "N"})
             frame[name] = column.astype("string").fillna("").astype(str)
         yield frame
@@ -236,5 +247,7 @@ def _stored(
 
 
 def _insert(conn: Connection, target, frame: pd.DataFrame) -> None:
+    if frame.empty:  # a header-only CSV yields one empty chunk; INSERT of no rows would fail
+        return
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
     conn.execute(insert(target), records)

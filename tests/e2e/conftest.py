@@ -1,8 +1,9 @@
 """End-to-end fixtures: the real hub, proxy and user servers on free loopback ports.
 
-- ``hub`` (module): JupyterHub started from jupyterhub_config.py against a copy of the demo
+- ``hub`` (session): JupyterHub started from jupyterhub_config.py against a copy of the demo
   consortium, with the proxy from node_modules; yields a ``RunningHub`` with its URL, the
   demo credentials, and the log file. Stopped (hub, proxy, user servers) at the end.
+- ``browser`` (function): a Playwright page in Debian's headless chromium.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class RunningHub:
     passwords: dict[str, str]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def hub(demo_var, tmp_path_factory):
     state = tmp_path_factory.mktemp("hub") / "var"
     shutil.copytree(demo_var, state)
@@ -87,3 +88,27 @@ def _stop_leftovers(state: Path) -> None:
                 proc.kill()
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
+
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Debian's chromium is not installed (apt-get install chromium; .ci/run does it)")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        page = instance.new_page(viewport={"width": 1400, "height": 900})
+        yield page
+        instance.close()

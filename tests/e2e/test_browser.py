@@ -1,0 +1,35 @@
+"""A real browser logs in through the hub and reaches JupyterLab with only the secure kernel."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+
+def test_author_logs_in_and_reaches_jupyterlab(hub, browser, tmp_path):
+    page = browser
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("input[name=username]", "demo-author")
+    page.fill("input[name=password]", hub.passwords["demo-author"])
+    page.click("input[type=submit], button[type=submit]")
+
+    page.wait_for_url("**/user/demo-author/lab**", timeout=120_000)
+    launcher = page.locator(".jp-Launcher")
+    launcher.wait_for(timeout=120_000)
+    page.wait_for_selector(".jp-LauncherCard", timeout=60_000)
+    page.screenshot(path=str(tmp_path / "jupyterlab.png"))
+
+    cards = page.locator(".jp-LauncherCard").all_inner_texts()
+    assert any("Python 3 (Enclave)" in card for card in cards), cards
+    assert not any("Terminal" in card for card in cards), cards
+    assert (tmp_path / "jupyterlab.png").stat().st_size > 10_000
+
+
+def test_wrong_password_shows_the_login_error(hub, browser):
+    page = browser
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("input[name=username]", "demo-author")
+    page.fill("input[name=password]", "wrong password, certainly")
+    page.click("input[type=submit], button[type=submit]")
+    page.wait_for_selector("text=Invalid username or password", timeout=30_000)

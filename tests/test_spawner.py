@@ -1,0 +1,190 @@
+"""Tests for the spawner, without a hub: home directories, the user server's environment,
+and who gets a research server."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from argon2 import PasswordHasher
+from jupyterhub.objects import Hub
+from jupyterhub.spawner import SimpleLocalProcessSpawner
+from sqlalchemy import update
+from tornado import web
+
+import hub.spawner
+from hub.accounts import AccountStore, accounts
+from hub.spawner import EnclaveSpawner
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
+
+
+def make_spawner(name: str = "alice") -> EnclaveSpawner:
+    user = SimpleNamespace(name=name, url=f"/user/{name}/", escaped_name=name)
+    return EnclaveSpawner(user=user, hub=Hub())
+
+
+@pytest.fixture
+def examples(tmp_path, monkeypatch) -> Path:
+    """A notebooks directory with one example notebook (and a file that is not one)."""
+    directory = tmp_path / "examples"
+    directory.mkdir()
+    (directory / "welcome.ipynb").write_text(NOTEBOOK)
+    (directory / "README.md").write_text("not a notebook\n")
+    monkeypatch.setattr(hub.spawner, "EXAMPLES", directory)
+    return directory
+
+
+@pytest.fixture
+def store(monkeypatch) -> AccountStore:
+    """The default account store (under the test's ENCLAVE_VAR), with one account per role."""
+    monkeypatch.setattr("hub.accounts._hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    store = AccountStore()
+    store.add("alice", "researcher", "ABC234", "a-long-password")
+    store.add("ann", "author", "ABC234", "a-long-password")
+    store.add("rita", "reviewer", "DEF567", "a-long-password")
+    store.add("root", "admin", None, "a-long-password")
+    return store
+
+
+# ---- home directory ----------------------------------------------------------------------
+
+
+def test_home_is_under_enclave_var_users(isolated_state):
+    assert Path(make_spawner("alice").home_dir) == isolated_state.resolve() / "users" / "alice"
+    assert Path(make_spawner("bob").home_dir) == isolated_state.resolve() / "users" / "bob"
+
+
+def test_prepare_home_creates_a_private_directory_with_the_examples(examples):
+    spawner = make_spawner()
+    home = Path(spawner.home_dir)
+    assert not home.exists()
+    spawner._prepare_home(home)
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert sorted(p.name for p in home.iterdir()) == ["welcome.ipynb"]
+    assert (home / "welcome.ipynb").read_text() == NOTEBOOK
+
+
+def test_prepare_home_keeps_a_users_edited_copy_and_adds_new_examples(examples):
+    spawner = make_spawner()
+    home = Path(spawner.home_dir)
+    spawner._prepare_home(home)
+    edited = NOTEBOOK.replace('"cells": []', '"cells": [{"cell_type": "markdown", "source": "mine"}]')
+    (home / "welcome.ipynb").write_text(edited)
+    (home / "analysis.ipynb").write_text("user's own work")
+    (examples / "second.ipynb").write_text(NOTEBOOK)
+
+    spawner._prepare_home(home)
+
+    assert (home / "welcome.ipynb").read_text() == edited
+    assert (home / "analysis.ipynb").read_text() == "user's own work"
+    assert (home / "second.ipynb").read_text() == NOTEBOOK
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+
+
+def test_prepare_home_copies_the_shipped_notebooks(isolated_state):
+    assert hub.spawner.EXAMPLES == REPO / "notebooks"
+    spawner = make_spawner()
+    home = Path(spawner.home_dir)
+    spawner._prepare_home(home)
+    shipped = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
+    assert sorted(p.name for p in home.glob("*.ipynb")) == shipped
+
+
+# ---- environment and command -------------------------------------------------------------
+
+
+def test_environment_points_the_user_server_at_the_enclave_configuration(isolated_state):
+    spawner = make_spawner()
+    env = spawner.get_env()
+    home = Path(spawner.home_dir)
+    assert env["ENCLAVE_VAR"] == str(isolated_state.resolve())
+    assert env["JUPYTER_CONFIG_PATH"] == str(REPO / "hub" / "user_server")
+    assert Path(env["JUPYTER_CONFIG_PATH"]).is_dir()
+    assert env["HOME"] == str(home)
+    assert env["USER"] == "alice"
+    assert env["JUPYTERHUB_USER"] == "alice"
+    assert env["JUPYTERHUB_DEFAULT_URL"] == "/lab"
+    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
+        assert Path(env[name]).is_relative_to(home), name
+
+
+def test_environment_passes_on_enclave_settings_but_not_the_account_or_audit_stores(monkeypatch, tmp_path):
+    monkeypatch.setenv("ENCLAVE_POLICY", str(tmp_path / "policy.toml"))
+    monkeypatch.setenv("ENCLAVE_DATABASE_URL", f"sqlite:///{tmp_path / 'w.db'}")
+    monkeypatch.setenv("ENCLAVE_STUDENT_KEY", "not-a-real-key")
+    monkeypatch.setenv("ENCLAVE_ACCOUNTS_URL", f"sqlite:///{tmp_path / 'a.db'}")
+    monkeypatch.setenv("ENCLAVE_AUDIT_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    env = make_spawner().get_env()
+    assert env["ENCLAVE_POLICY"] == str(tmp_path / "policy.toml")
+    assert env["ENCLAVE_DATABASE_URL"] == f"sqlite:///{tmp_path / 'w.db'}"
+    assert env["ENCLAVE_STUDENT_KEY"] == "not-a-real-key"
+    assert "ENCLAVE_ACCOUNTS_URL" not in env
+    assert "ENCLAVE_AUDIT_URL" not in env
+
+
+def test_environment_gives_an_absolute_enclave_var(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ENCLAVE_VAR", "relative-var")
+    spawner = make_spawner()
+    env = spawner.get_env()
+    assert env["ENCLAVE_VAR"] == str((tmp_path / "relative-var").resolve())
+    assert Path(spawner.home_dir) == (tmp_path / "relative-var").resolve() / "users" / "alice"
+
+
+def test_command_is_the_venvs_singleuser_server_at_lab():
+    spawner = make_spawner()
+    assert spawner.cmd == [str(Path(sys.executable).with_name("jupyterhub-singleuser"))]
+    assert spawner.default_url == "/lab"
+
+
+# ---- who may start a server --------------------------------------------------------------
+
+
+def refusal(name: str) -> web.HTTPError:
+    spawner = make_spawner(name)
+    with pytest.raises(web.HTTPError) as raised:
+        asyncio.run(spawner.start())
+    assert not Path(spawner.home_dir).exists()
+    return raised.value
+
+
+def test_a_reviewer_gets_no_research_server(store, examples):
+    error = refusal("rita")
+    assert error.status_code == 403
+    assert "Reviewers" in error.jupyterhub_message
+    assert "do not get a research server" in error.jupyterhub_message
+
+
+def test_an_unknown_user_gets_no_server(store, examples):
+    error = refusal("mallory")
+    assert error.status_code == 403
+    assert error.jupyterhub_message == "mallory has no active Enclave account."
+
+
+def test_a_deactivated_user_gets_no_server(store, examples):
+    with store.engine.begin() as conn:
+        conn.execute(update(accounts).where(accounts.c.name == "alice").values(active=False))
+    error = refusal("alice")
+    assert error.status_code == 403
+    assert "no active Enclave account" in error.jupyterhub_message
+
+
+@pytest.mark.parametrize("name", ["alice", "ann", "root"], ids=["researcher", "author", "admin"])
+def test_other_roles_start_in_a_prepared_home(store, examples, monkeypatch, name):
+    started = []
+
+    async def fake_start(self):
+        home = Path(self.home_dir)
+        started.append((self.user.name, stat.S_IMODE(home.stat().st_mode), sorted(p.name for p in home.iterdir())))
+        return ("127.0.0.1", 54321)
+
+    monkeypatch.setattr(SimpleLocalProcessSpawner, "start", fake_start)
+    spawner = make_spawner(name)
+    assert asyncio.run(spawner.start()) == ("127.0.0.1", 54321)
+    assert started == [(name, 0o700, ["welcome.ipynb"])]
