@@ -7,6 +7,9 @@ display), ``to_string``, ``to_html`` and ``to_markdown`` of DataFrames and Serie
 - a protected aggregate renders with its suppressed cells as the policy's mark, and its
   repr and HTML end with the reason ("3 cells suppressed: fewer than 10 records; ...");
 - anything else renders as pandas would.
+
+Exports (``to_csv``, ``to_json``, ``to_parquet``, ...) of record-level data raise
+``DisclosureError``: a file in the workspace would show the records in JupyterLab.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kernels.marks import PROTECTED, RECORD, mark_of
+from kernels.marks import PROTECTED, RECORD, level_of, mark_of
+from output_filters.exceptions import DisclosureError
 from output_filters.policy import Policy
 
 _originals: dict[tuple[type, str], Callable] = {}
@@ -27,6 +31,27 @@ _policy = Policy()
 
 TEXT_METHODS = ("__repr__", "to_string", "to_markdown")
 HTML_METHODS = ("_repr_html_", "to_html")
+# Writing records out (to a file, or as text to print) would take them past the filter:
+# JupyterLab opens CSV and JSON files in its viewers. Aggregates may be written.
+EXPORT_METHODS = (
+    "to_csv",
+    "to_json",
+    "to_excel",
+    "to_parquet",
+    "to_pickle",
+    "to_feather",
+    "to_orc",
+    "to_stata",
+    "to_hdf",
+    "to_sql",
+    "to_latex",
+    "to_xml",
+    "to_clipboard",
+)
+EXPORT_REASON = (
+    "record-level data stays in the kernel: it cannot be written to files or text. "
+    "Write an aggregate instead (counts, rates, means), which the filter has checked."
+)
 
 
 def blocked_notice(obj: pd.DataFrame | pd.Series, *, as_html: bool = False) -> str:
@@ -101,8 +126,21 @@ def _wrap(cls: type, name: str, as_html: bool) -> None:
     setattr(cls, name, wrapper)
 
 
+def _refuse_export(cls: type, name: str) -> None:
+    original = getattr(cls, name)
+    _originals[(cls, name)] = original
+
+    @wraps(original)
+    def wrapper(self, *args, **kwargs):
+        if level_of(self) == RECORD:
+            raise DisclosureError(EXPORT_REASON)
+        return original(self, *args, **kwargs)
+
+    setattr(cls, name, wrapper)
+
+
 def install(policy: Policy) -> None:
-    """Wrap the rendering methods of DataFrame and Series (idempotent)."""
+    """Wrap the rendering and export methods of DataFrame and Series (idempotent)."""
     global _policy
     _policy = policy
     if _originals:
@@ -113,6 +151,9 @@ def install(policy: Policy) -> None:
         for name in HTML_METHODS:
             if hasattr(cls, name):
                 _wrap(cls, name, as_html=True)
+        for name in EXPORT_METHODS:
+            if hasattr(cls, name):
+                _refuse_export(cls, name)
 
 
 def uninstall() -> None:

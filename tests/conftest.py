@@ -80,7 +80,9 @@ def demo_copy(demo_var, tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="module")
-def kernel(demo_var):
-    session = KernelSession(env={"ENCLAVE_VAR": str(demo_var)})
+def kernel(demo_var, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("kernel-cwd")
+    session = KernelSession(env={"ENCLAVE_VAR": str(demo_var)}, cwd=str(workdir))
+    session.workdir = workdir
     yield session
     session.close()

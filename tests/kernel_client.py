@@ -26,9 +26,9 @@ class Outputs:
 
 
 class KernelSession:
-    def __init__(self, env: dict[str, str] | None = None, kernel_name: str = "enclave"):
+    def __init__(self, env: dict[str, str] | None = None, kernel_name: str = "enclave", cwd: str | None = None):
         self.manager = KernelManager(kernel_name=kernel_name)
-        self.manager.start_kernel(env=dict(os.environ, **(env or {})))
+        self.manager.start_kernel(env=dict(os.environ, **(env or {})), cwd=cwd)
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=120)

@@ -184,6 +184,12 @@ REFUSED = {
     "apply": "df.groupby('school').apply(lambda g: g.student_key.iloc[0])",
     "pivot-max": "df.pivot_table(index='school', values='birth_year', aggfunc='max')",
     "crosstab-custom": "pd.crosstab(df.school, df.gender, values=df.birth_year, aggfunc=lambda s: s.iloc[0])",
+    "to_csv-text": "print(df.to_csv())",
+    "to_csv-file": "df.to_csv('records.csv')",
+    "to_json": "df.head().to_json()",
+    "to_parquet": "df.to_parquet('records.parquet')",
+    "series-to_csv": "df.student_key.to_csv('keys.csv')",
+    "to_latex": "df.to_latex()",
 }
 
 
@@ -192,6 +198,14 @@ def test_single_record_values_are_refused(session, truth, code):
     out = session.run(code)
     assert out.errors and out.errors[0].startswith("DisclosureError"), out.all
     assert truth["key"] not in out.all
+    assert not [p for p in session.workdir.iterdir() if p.suffix in (".csv", ".parquet")]
+
+
+def test_aggregates_can_be_written(session, tmp_path):
+    target = tmp_path / "counts.csv"
+    out = session.run(f"pd.crosstab(sub.institution, sub.ethnicity).to_csv({str(target)!r})")
+    assert not out.errors, out.errors
+    assert target.read_text().startswith("institution,")
 
 
 def test_large_groups_are_shown(session):

@@ -33,3 +33,25 @@ def test_wrong_password_shows_the_login_error(hub, browser):
     page.fill("input[name=password]", "wrong password, certainly")
     page.click("input[type=submit], button[type=submit]")
     page.wait_for_selector("text=Invalid username or password", timeout=30_000)
+
+
+def test_researcher_runs_the_example_notebook(hub, browser, tmp_path):
+    page = browser
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("input[name=username]", "demo-researcher")
+    page.fill("input[name=password]", hub.passwords["demo-researcher"])
+    page.click("input[type=submit], button[type=submit]")
+    page.wait_for_url("**/user/demo-researcher/lab**", timeout=120_000)
+
+    page.goto(f"{hub.url}/user/demo-researcher/lab/tree/explore_consortium.ipynb")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for(timeout=120_000)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    blocked = page.locator(".jp-OutputArea-output", has_text="Blocked: record-level data")
+    blocked.first.wait_for(timeout=120_000)
+    page.locator(".jp-OutputArea-output", has_text="DisclosureError").first.wait_for(timeout=120_000)
+    page.locator(".enclave-note", has_text="suppressed").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "notebook.png"))
+    note = page.locator(".enclave-note", has_text="suppressed").first.inner_text()
+    assert "fewer than 10 records" in note
