@@ -23,6 +23,10 @@ class EnclaveAuthenticator(Authenticator):
         help="SQLAlchemy URL of the account store (default: ENCLAVE_ACCOUNTS_URL or var/accounts.db).",
     )
 
+    @default("any_allow_config")
+    def _default_any_allow_config(self) -> bool:
+        return True  # check_allowed consults the account store: only active accounts get in
+
     @default("accounts_url")
     def _default_accounts_url(self) -> str:
         return accounts_url()

@@ -7,7 +7,12 @@ that say what to do.
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import click
@@ -88,17 +93,19 @@ def demo_build(students: int, seed: int, raw_dir: Path | None, rebuild: bool) ->
     policy = load_policy()
     engine = connect()
     create_schema(engine)
-    try:
-        manifest = build_demo(
-            engine,
-            StudentKeyer(load_secret()),
-            students=students,
-            seed=seed,
-            raw_dir=raw_dir,
-            progress=lambda message: click.echo(f"  {message}", err=True),
-        )
-    except EXPECTED as error:
-        raise _fail(error) from None
+    click.echo(f"Generating the demo consortium ({students:,} students, seed {seed}) and uploading its files...")
+    with click.progressbar(length=1, label="Uploading", show_pos=True) as bar:
+
+        def advance(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        try:
+            manifest = build_demo(
+                engine, StudentKeyer(load_secret()), students=students, seed=seed, raw_dir=raw_dir, progress=advance
+            )
+        except EXPECTED as error:
+            raise _fail(error) from None
     AuditLog().record(_actor(), "demo.build", students=students, seed=seed, rows=manifest.rows)
     click.echo(f"Loaded {sum(manifest.rows.values()):,} rows for {len(manifest.members)} institutions:")
     for table, rows in manifest.rows.items():
@@ -113,8 +120,6 @@ def _remove_state() -> None:
     for name in ("demo", "users", "hub"):
         path = root / name
         if path.exists():
-            import shutil
-
             shutil.rmtree(path)
 
 
@@ -272,14 +277,34 @@ def serve() -> None:
     proxy = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
     if not proxy.exists():
         raise click.ClickException(f"{proxy} is missing; run `make up` (it installs it with npm)")
-    manifest = read_manifest()
-    click.echo(f"\nEnclave is starting at http://127.0.0.1:{port}/")
-    if manifest is not None:
-        click.echo(demo_accounts.login_help())
-    click.echo("Ctrl-C stops the hub.\n")
-    os.chdir(state_path("hub", "x").parent)
-    hub = Path(sys.executable).with_name("jupyterhub")
-    os.execv(str(hub), [str(hub), "-f", str(REPO / "jupyterhub_config.py")])
+    url = f"http://127.0.0.1:{port}/"
+    # The hub runs in a session of its own; Ctrl-C and SIGTERM reach it once, from here.
+    hub = subprocess.Popen(
+        [str(Path(sys.executable).with_name("jupyterhub")), "-f", str(REPO / "jupyterhub_config.py")],
+        cwd=state_path("hub", "x").parent,
+        start_new_session=True,
+    )
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda number, _frame: hub.send_signal(number))
+    hub_api = f"http://127.0.0.1:{os.environ.get('ENCLAVE_HUB_PORT', '8081')}/hub/health"
+    if _wait_until_healthy(hub_api, hub) and _wait_until_healthy(f"{url}hub/health", hub):
+        click.echo(f"\nEnclave is running at {url}")
+        if read_manifest() is not None:
+            click.echo(demo_accounts.login_help())
+        click.echo("Ctrl-C stops the hub.\n")
+    sys.exit(hub.wait())
+
+
+def _wait_until_healthy(health: str, hub: subprocess.Popen, timeout: float = 120) -> bool:
+    deadline = time.monotonic() + timeout
+    while hub.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(health, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.3)
+    return False
 
 
 if __name__ == "__main__":

@@ -68,13 +68,15 @@ def build_demo(
     students: int = 20_000,
     seed: int = 0,
     raw_dir: Path | None = None,
-    progress: Callable[[str], None] = lambda _message: None,
+    progress: Callable[[int, int], None] = lambda _done, _total: None,
 ) -> DemoManifest:
-    """Generate and load the demo consortium into an empty warehouse."""
+    """Generate and load the demo consortium into an empty warehouse.
+
+    ``progress(done, total)`` is called after each uploaded file.
+    """
     create_schema(engine)
     scratch = Path(tempfile.mkdtemp(prefix="enclave-raw-")) if raw_dir is None else Path(raw_dir)
     try:
-        progress(f"generating raw files for {students:,} students (seed {seed})")
         consortium = generate(scratch, students=students, seed=seed)
         codes: dict[str, DemoMember] = {}
         for member in consortium.institutions:
@@ -82,7 +84,6 @@ def build_demo(
             codes[member.slug] = DemoMember(registered.code, member.name, member.segment)
         rows: dict[str, int] = {}
         for number, raw in enumerate(consortium.files, start=1):
-            progress(f"uploading {number}/{len(consortium.files)}: {raw.table} {raw.year}")
             result = upload(
                 engine,
                 institution=codes[raw.institution].code,
@@ -93,6 +94,7 @@ def build_demo(
                 loaded_by="demo",
             )
             rows[raw.table] = rows.get(raw.table, 0) + result.rows
+            progress(number, len(consortium.files))
     finally:
         if raw_dir is None:
             shutil.rmtree(scratch, ignore_errors=True)
