@@ -7,12 +7,17 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
+def log_in(page, hub, name: str, password: str) -> None:
+    """Fill in and submit the hub's login form."""
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", password)
+    page.click("input[type=submit], button[type=submit]")
+
+
 def test_author_logs_in_and_reaches_jupyterlab(hub, browser, tmp_path):
     page = browser
-    page.goto(f"{hub.url}/hub/login")
-    page.fill("input[name=username]", "demo-author")
-    page.fill("input[name=password]", hub.passwords["demo-author"])
-    page.click("input[type=submit], button[type=submit]")
+    log_in(page, hub, "demo-author", hub.passwords["demo-author"])
 
     page.wait_for_url("**/user/demo-author/lab**", timeout=120_000)
     launcher = page.locator(".jp-Launcher")
@@ -28,19 +33,13 @@ def test_author_logs_in_and_reaches_jupyterlab(hub, browser, tmp_path):
 
 def test_wrong_password_shows_the_login_error(hub, browser):
     page = browser
-    page.goto(f"{hub.url}/hub/login")
-    page.fill("input[name=username]", "demo-author")
-    page.fill("input[name=password]", "wrong password, certainly")
-    page.click("input[type=submit], button[type=submit]")
+    log_in(page, hub, "demo-author", "wrong password, certainly")
     page.wait_for_selector("text=Invalid username or password", timeout=30_000)
 
 
 def test_researcher_runs_the_example_notebook(hub, browser, tmp_path):
     page = browser
-    page.goto(f"{hub.url}/hub/login")
-    page.fill("input[name=username]", "demo-researcher")
-    page.fill("input[name=password]", hub.passwords["demo-researcher"])
-    page.click("input[type=submit], button[type=submit]")
+    log_in(page, hub, "demo-researcher", hub.passwords["demo-researcher"])
     page.wait_for_url("**/user/demo-researcher/lab**", timeout=120_000)
 
     page.goto(f"{hub.url}/user/demo-researcher/lab/tree/explore_consortium.ipynb")
