@@ -30,11 +30,17 @@ class Policy:
     threshold: int = 10
     show_zeros: bool = True
     mark: str = "*"
+    protection_interval: float = 0.3
+    suppression_seconds: float = 2.0
     accounts: AccountRules = field(default_factory=AccountRules)
 
     def __post_init__(self) -> None:
         if self.threshold < 2:
             raise PolicyError(f"[disclosure] threshold must be at least 2, not {self.threshold}")
+        if not 0 < self.protection_interval < 1:
+            raise PolicyError("[disclosure] protection_interval must be between 0 and 1 (0.3 means 30 %)")
+        if self.suppression_seconds <= 0:
+            raise PolicyError("[disclosure] suppression_seconds must be positive")
         if not self.mark.strip():
             raise PolicyError("[disclosure] mark must be a visible string such as '*'")
         if self.accounts.min_password_length < 8:
