@@ -7,12 +7,19 @@ configuration and before startup files or user code, so no profile setting can l
 from __future__ import annotations
 
 from ipykernel.kernelapp import IPKernelApp
+from traitlets import default
 
 FILTER = "output_filters.kernel_extension"
 
 
 class EnclaveKernelApp(IPKernelApp):
     name = "enclave-kernel"
+
+    @default("capture_fd_output")
+    def _no_fd_capture(self) -> bool:
+        # Writes to the process's file descriptors 1 and 2 stay in the server's log; only
+        # what passes the filter's gate reaches a client.
+        return False
 
     def init_extensions(self) -> None:
         self.shell.extension_manager.load_extension(FILTER)

@@ -12,7 +12,6 @@ next (``to_dict``, ``.loc``, an f-string) is safe too. Results that are one stud
 from __future__ import annotations
 
 import threading
-import types
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -24,6 +23,7 @@ from pandas.core.groupby.generic import DataFrameGroupBy, SeriesGroupBy
 from pandas.core.groupby.groupby import GroupBy
 
 from kernels.marks import is_record_level, mark_protected
+from output_filters import patching
 from output_filters.exceptions import DisclosureError
 from output_filters.policy import Policy
 from output_filters.suppress import counts_note, protect_counts, suppress_statistics
@@ -94,7 +94,7 @@ def _guarded(owner: Any, name: str, handler: Callable) -> None:
         finally:
             _state.busy = False
 
-    setattr(owner, name, wrapper)
+    patching.replace(owner, name, wrapper)
 
 
 def _involves_records(args: tuple, kwargs: dict) -> bool:
@@ -399,14 +399,11 @@ def install(policy: Policy) -> None:
         _guarded(owner, "describe", _describe)
     _guarded(pivot_module, "crosstab", _crosstab)
     _guarded(pivot_module, "pivot_table", _pivot_table)
-    pd.crosstab = pivot_module.crosstab
-    pd.pivot_table = pivot_module.pivot_table
+    patching.replace(pd, "crosstab", pivot_module.crosstab)
+    patching.replace(pd, "pivot_table", pivot_module.pivot_table)
 
 
 def uninstall() -> None:
     """Restore pandas as it was, propagation wrappers included (for tests)."""
-    for (owner, name), original in _originals.items():
-        setattr(owner, name, original)
-        if getattr(pd, name, None) is not None and isinstance(owner, types.ModuleType):
-            setattr(pd, name, original)
+    patching.restore()
     _originals.clear()

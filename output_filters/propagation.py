@@ -15,6 +15,7 @@ import pandas.core.reshape.merge as merge_module
 from pandas.core.groupby.generic import DataFrameGroupBy, SeriesGroupBy
 
 from kernels.marks import mark_of, mark_record_level
+from output_filters import patching
 from output_filters.aggregates import _guarded, _originals
 
 MODULE_FUNCTIONS = (
@@ -51,7 +52,7 @@ def install() -> None:
         return
     for module, name in MODULE_FUNCTIONS:
         _guarded(module, name, _still_records)
-        setattr(pd, name, getattr(module, name))
+        patching.replace(pd, name, getattr(module, name))
     for name in ("join", "pivot", "melt"):
         _guarded(pd.DataFrame, name, _still_records)
     for owner in (DataFrameGroupBy, SeriesGroupBy):

@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.io.formats.style import Styler
 
 from kernels.marks import PROTECTED, RECORD, level_of, mark_of
+from output_filters import patching
 from output_filters.exceptions import DisclosureError
 from output_filters.policy import Policy
 
@@ -57,7 +59,9 @@ EXPORT_REASON = (
 def blocked_notice(obj: pd.DataFrame | pd.Series, *, as_html: bool = False) -> str:
     """The one-line explanation shown instead of record-level data."""
     mark = mark_of(obj) or {}
-    shape = f"{obj.shape[0]:,} rows × {obj.shape[1]} columns" if obj.ndim == 2 else f"{len(obj):,} values"
+    rows = len(obj.index)
+    count = f"{rows:,}" if rows == 0 or rows >= _policy.threshold else f"fewer than {_policy.threshold}"
+    shape = f"{count} rows × {obj.shape[1]} columns" if obj.ndim == 2 else f"{count} values"
     source = f" from {mark['source']}" if mark.get("source") else ""
     text = (
         f"Blocked: record-level data ({shape}{source}) is never shown. Aggregate it first, "
@@ -123,7 +127,7 @@ def _wrap(cls: type, name: str, as_html: bool) -> None:
             return f'{rendered}<p class="enclave-note"><em>{html.escape(note)}</em></p>'
         return f"{rendered}\n{note}"
 
-    setattr(cls, name, wrapper)
+    patching.replace(cls, name, wrapper)
 
 
 def _refuse_export(cls: type, name: str) -> None:
@@ -136,11 +140,32 @@ def _refuse_export(cls: type, name: str) -> None:
             raise DisclosureError(EXPORT_REASON)
         return original(self, *args, **kwargs)
 
-    setattr(cls, name, wrapper)
+    patching.replace(cls, name, wrapper)
+
+
+def _wrap_styler(name: str, as_html: bool) -> None:
+    """A Styler renders its data: the same judgement, with the mark as its missing-value text."""
+    original = getattr(Styler, name)
+    _originals[(Styler, name)] = original
+
+    @wraps(original)
+    def wrapper(self, *args, **kwargs):
+        level = level_of(self.data)
+        if level == RECORD:
+            if name.startswith("to_") and name not in ("to_html", "to_string"):
+                raise DisclosureError(EXPORT_REASON)
+            return blocked_notice(self.data, as_html=as_html)
+        if level == PROTECTED:
+            missing = [c for c in self.data.columns if self.data[c].isna().any()]
+            if missing:
+                self.format(na_rep=_policy.mark, subset=missing)
+        return original(self, *args, **kwargs)
+
+    patching.replace(Styler, name, wrapper)
 
 
 def install(policy: Policy) -> None:
-    """Wrap the rendering and export methods of DataFrame and Series (idempotent)."""
+    """Wrap the rendering and export methods of DataFrame, Series and Styler (idempotent)."""
     global _policy
     _policy = policy
     if _originals:
@@ -154,9 +179,17 @@ def install(policy: Policy) -> None:
         for name in EXPORT_METHODS:
             if hasattr(cls, name):
                 _refuse_export(cls, name)
+    for name, as_html in (
+        ("_repr_html_", True),
+        ("to_html", True),
+        ("to_string", False),
+        ("to_latex", False),
+        ("_repr_latex_", False),
+        ("to_excel", False),
+    ):
+        _wrap_styler(name, as_html)
 
 
 def uninstall() -> None:
-    for (cls, name), original in _originals.items():
-        setattr(cls, name, original)
+    patching.restore({cls for cls, _name in _originals})
     _originals.clear()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -54,3 +56,14 @@ def test_researcher_runs_the_example_notebook(hub, browser, tmp_path):
     page.screenshot(path=str(tmp_path / "notebook.png"))
     note = page.locator(".enclave-note", has_text="suppressed").first.inner_text()
     assert "fewer than 10 records" in note
+
+    # Saving goes through the server's re-check: every output the browser shows passed it.
+    page.keyboard.press("Control+s")
+    saved = hub.state / "users" / "demo-researcher" / "explore_consortium.ipynb"
+    page.locator(".jp-Notebook").click()
+    deadline = time.monotonic() + 30
+    while "enclave-note" not in saved.read_text() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    stored = saved.read_text()
+    assert "enclave-note" in stored and "Blocked: record-level data" in stored
+    assert "did not come through the output filter" not in stored

@@ -76,3 +76,63 @@ def test_reviewer_gets_no_research_server(hub):
     assert "Reviewers review release requests; they do not get a research server." in page.text
     lab = client.session.get(f"{hub.url}/user/demo-reviewer/lab", timeout=60)
     assert "JupyterLab" not in lab.text
+
+
+def _researcher_kernel(hub) -> tuple[HubClient, str]:
+    client = HubClient(hub.url)
+    assert client.login("demo-researcher", hub.passwords["demo-researcher"]).status_code == 302
+    client.open_lab("demo-researcher")
+    started = client.start_kernel("demo-researcher")
+    assert started.status_code == 201, started.text
+    return client, started.json()["id"]
+
+
+def test_output_sent_around_the_filter_is_blocked_by_the_server(hub):
+    client, kernel_id = _researcher_kernel(hub)
+    sealed = client.execute("demo-researcher", kernel_id, "print('through the gate')")
+    assert "through the gate" in sealed.text
+    raw = client.execute(
+        "demo-researcher",
+        kernel_id,
+        "from jupyter_client.session import Session\n"
+        "k = get_ipython().kernel\n"
+        "raw = Session(key=k.session.key, username=k.session.username, session=k.session.session)\n"
+        "raw.send(k.iopub_socket, 'stream', {'name': 'stdout', 'text': 'RAW-AROUND-THE-GATE'}, "
+        "parent=k.get_parent())\n"
+        "import time; time.sleep(0.5)",
+    )
+    assert raw.reply["status"] == "ok", raw.text
+    assert "RAW-AROUND-THE-GATE" not in raw.text
+    assert "did not come through the output filter" in raw.text
+
+
+def test_tampering_in_the_kernel_stops_all_output(hub):
+    client, kernel_id = _researcher_kernel(hub)
+    client.execute("demo-researcher", kernel_id, "import pandas as pd\npd.DataFrame.__repr__ = lambda self: 'mine'")
+    after = client.execute("demo-researcher", kernel_id, "print('anything')")
+    assert "anything" not in after.text
+    assert "tampered with (DataFrame.__repr__ replaced)" in after.text
+    events = (hub.state / "logs" / "filter-events.log").read_text()
+    assert "DataFrame.__repr__ replaced" in events
+
+
+def test_saved_notebooks_keep_only_outputs_that_passed(hub):
+    client, kernel_id = _researcher_kernel(hub)
+    passed = client.execute("demo-researcher", kernel_id, "print('checked output 41')")
+    assert "checked output 41" in passed.text
+    cell = {
+        "cell_type": "code", "metadata": {}, "execution_count": 1, "source": "print('checked output 41')",
+        "outputs": [
+            {"output_type": "stream", "name": "stdout", "text": "checked output 41\n"},
+            {"output_type": "stream", "name": "stdout", "text": "FORGED ROWS 2004 2005\n"},
+            {"output_type": "display_data", "metadata": {}, "data": {"text/plain": "FORGED TABLE"}},
+        ],
+    }
+    notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    saved = client.api("demo-researcher", "PUT", "contents/guarded.ipynb",
+                       json={"type": "notebook", "format": "json", "content": notebook})
+    assert saved.status_code in (200, 201), saved.text
+    stored = (hub.state / "users" / "demo-researcher" / "guarded.ipynb").read_text()
+    assert "checked output 41" in stored
+    assert "FORGED" not in stored
+    assert stored.count("did not come through the output filter") == 2
