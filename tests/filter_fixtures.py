@@ -50,5 +50,3 @@ def session(kernel, truth):
     )
     assert not setup.errors, setup.errors
     return kernel
-
-

@@ -164,7 +164,10 @@ def test_styler_of_records_is_blocked_and_of_tables_shows_the_mark(session, trut
 
 
 TAMPERING = {
-    "repr-replaced": ("import pandas as pd\npd.DataFrame.__repr__ = lambda self: 'mine'", "DataFrame.__repr__ replaced"),
+    "repr-replaced": (
+        "import pandas as pd\npd.DataFrame.__repr__ = lambda self: 'mine'",
+        "DataFrame.__repr__ replaced",
+    ),
     "crosstab-replaced": ("import pandas as pd\npd.crosstab = lambda *a, **k: None", "pandas.crosstab replaced"),
     "stdout-swapped": ("import sys, io\nsys.stdout = io.StringIO()", "sys.stdout replaced"),
     "publish_display_data": (

@@ -121,7 +121,10 @@ def test_saved_notebooks_keep_only_outputs_that_passed(hub):
     passed = client.execute("demo-researcher", kernel_id, "print('checked output 41')")
     assert "checked output 41" in passed.text
     cell = {
-        "cell_type": "code", "metadata": {}, "execution_count": 1, "source": "print('checked output 41')",
+        "cell_type": "code",
+        "metadata": {},
+        "execution_count": 1,
+        "source": "print('checked output 41')",
         "outputs": [
             {"output_type": "stream", "name": "stdout", "text": "checked output 41\n"},
             {"output_type": "stream", "name": "stdout", "text": "FORGED ROWS 2004 2005\n"},
@@ -129,8 +132,12 @@ def test_saved_notebooks_keep_only_outputs_that_passed(hub):
         ],
     }
     notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    saved = client.api("demo-researcher", "PUT", "contents/guarded.ipynb",
-                       json={"type": "notebook", "format": "json", "content": notebook})
+    saved = client.api(
+        "demo-researcher",
+        "PUT",
+        "contents/guarded.ipynb",
+        json={"type": "notebook", "format": "json", "content": notebook},
+    )
     assert saved.status_code in (200, 201), saved.text
     stored = (hub.state / "users" / "demo-researcher" / "guarded.ipynb").read_text()
     assert "checked output 41" in stored
