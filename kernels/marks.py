@@ -4,8 +4,7 @@ The mark rides in ``obj.attrs["enclave"]``, which pandas carries through row-pre
 operations (boolean indexing, column selection, sorting, ``head``):
 
 - ``record``: record-level data from ``kernels.data`` or derived row by row from it;
-- ``protected``: an aggregate whose unsafe cells were suppressed when it was made;
-- ``blocked``: a result that must never be shown (with the reason).
+- ``protected``: an aggregate whose unsafe cells were suppressed when it was made.
 
 Aggregations that drop attrs (``size``, ``value_counts``, ``crosstab``) are wrapped by the
 output filter, which decides the mark where the aggregate is made.
@@ -18,7 +17,6 @@ from typing import Any
 KEY = "enclave"
 RECORD = "record"
 PROTECTED = "protected"
-BLOCKED = "blocked"
 
 
 def _set(obj: Any, mark: dict) -> Any:
@@ -31,14 +29,16 @@ def mark_record_level(obj: Any, source: str) -> Any:
     return _set(obj, {"level": RECORD, "source": source})
 
 
-def mark_protected(obj: Any, note: str) -> Any:
-    """Mark ``obj`` as a checked aggregate; ``note`` says what was suppressed and why."""
-    return _set(obj, {"level": PROTECTED, "note": note})
+def mark_protected(obj: Any, note: str, codes: dict | None = None) -> Any:
+    """Mark ``obj`` as a checked aggregate; ``note`` says what was suppressed and why.
 
-
-def mark_blocked(obj: Any, reason: str) -> Any:
-    """Mark ``obj`` as never to be shown, for ``reason``."""
-    return _set(obj, {"level": BLOCKED, "reason": reason})
+    ``codes`` maps labels of suppressed cells to the text they show instead of the mark
+    (a rate coded as "<5%", say).
+    """
+    mark = {"level": PROTECTED, "note": note}
+    if codes:
+        mark["codes"] = codes
+    return _set(obj, mark)
 
 
 def mark_of(obj: Any) -> dict | None:

@@ -26,7 +26,8 @@ from kernels.marks import is_record_level, mark_protected
 from output_filters import patching
 from output_filters.exceptions import DisclosureError
 from output_filters.policy import Policy
-from output_filters.suppress import counts_note, protect_counts, suppress_statistics
+from output_filters.rules import Cells, contributions, judge
+from output_filters.suppress import counts_note, protect_counts
 
 COUNTS = {"count", "size", "nunique"}
 STATISTICS = {"mean", "median", "sum", "std", "var", "sem", "quantile", "prod"}
@@ -63,6 +64,11 @@ _originals: dict[tuple[Any, str], Callable] = {}
 _policy = Policy()
 
 
+def current_policy() -> Policy:
+    """The policy the guards were installed with."""
+    return _policy
+
+
 def kind_of(func: Any) -> str:
     """'count', 'statistic', 'extreme' or 'custom' for an aggregation function."""
     name = func if isinstance(func, str) else KNOWN_CALLABLES.get(func)
@@ -75,8 +81,8 @@ def kind_of(func: Any) -> str:
     return "custom"
 
 
-def _protected(result, note: str):
-    return mark_protected(result, note)
+def protected(result, note: str, codes: dict | None = None):
+    return mark_protected(result, note, codes)
 
 
 def _guarded(owner: Any, name: str, handler: Callable) -> None:
@@ -111,7 +117,7 @@ def _involves_records(args: tuple, kwargs: dict) -> bool:
 # ---- counts ------------------------------------------------------------------------------
 
 
-def _protect_series(counts: pd.Series) -> tuple[pd.Series, int, int]:
+def protect_series(counts: pd.Series) -> tuple[pd.Series, int, int]:
     protection = protect_counts(counts, _policy)
     return protection.table, int(protection.primary.sum()), int(protection.secondary.sum())
 
@@ -120,7 +126,7 @@ def _protect_columns(counts: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
     """Each column of ``counts`` is its own count table over the same groups."""
     out, primary, secondary = counts.copy(), 0, 0
     for column in counts.columns:
-        out[column], p, s = _protect_series(counts[column])
+        out[column], p, s = protect_series(counts[column])
         primary, secondary = primary + p, secondary + s
     return out, primary, secondary
 
@@ -129,31 +135,38 @@ def _key_count(gb: GroupBy) -> int:
     return len(gb._grouper.groupings)
 
 
-def _count_result(result, gb: GroupBy | None = None):
+def count_result(result, gb: GroupBy | None = None):
     """Protect a counts result (Series, or DataFrame of count columns; as_index=False too)."""
     if isinstance(result, pd.Series):
-        table, p, s = _protect_series(result)
+        table, p, s = protect_series(result)
     elif gb is not None and not gb.as_index:
         keys = list(result.columns[: _key_count(gb)])
         inner, p, s = _protect_columns(result.set_index(keys))
         table = inner.reset_index()
     else:
         table, p, s = _protect_columns(result)
-    return _protected(table, counts_note(p, s, _policy))
+    return protected(table, counts_note(p, s, _policy))
 
 
 def _group_counts(original, gb: GroupBy, *args, **kwargs):
-    return _count_result(original(gb, *args, **kwargs), gb)
+    return count_result(original(gb, *args, **kwargs), gb)
 
 
 def _value_counts(original, obj, *args, **kwargs):
     normalize = kwargs.pop("normalize", False)
     counts = original(obj, *args, **kwargs)
-    table, p, s = _protect_series(counts)
+    table, p, s = protect_series(counts)
+    note = counts_note(p, s, _policy)
     if normalize:
         shares = original(obj, *args, normalize=True, **kwargs)
-        table = shares.mask(table.isna())
-    return _protected(table, counts_note(p, s, _policy))
+        if isinstance(counts.index, pd.MultiIndex) and isinstance(obj, GroupBy):  # shares within each group
+            sizes = counts.groupby(level=list(range(counts.index.nlevels - 1))).transform("sum")
+        else:
+            sizes = pd.Series(float(counts.sum()), index=counts.index)
+        table = judged(shares.mask(table.isna()), sizes, rate=True)
+        mark = table.attrs["enclave"]
+        return protected(table, "; ".join(n for n in (note, mark["note"]) if n), mark.get("codes"))
+    return protected(table, note)
 
 
 # ---- statistics -------------------------------------------------------------------------
@@ -170,28 +183,75 @@ def _n_like(n, result):
     return n
 
 
-def _statistic_result(result, n):
-    table, suppressed = suppress_statistics(result, _n_like(n, result), _policy)
-    note = ""
-    if suppressed:
-        note = (
-            f"{suppressed} value{'s' if suppressed != 1 else ''} suppressed: computed from "
-            f"fewer than {_policy.threshold} records"
-        )
-    return _protected(table, note)
+def judged(result, n, *, rate: bool = False, tops: list | None = None, totals=None):
+    """``result`` (a statistic per cell, ``n`` records behind each) after every rule."""
+    cells = Cells(result, _n_like(n, result), rate=rate, tops=tops or [], totals=totals)
+    table, codes, note = judge(cells, _policy)
+    return mark_protected(table, note, codes)
+
+
+def fuzzy_quantile(quantile: Callable, q) -> Any:
+    """The mean of the quantiles 0.05 either side of ``q`` (no single student's value).
+
+    ``quantile(q)`` computes exact quantiles; the result has the shape of ``quantile(q)``.
+    """
+    exact = quantile(q)
+    low = quantile(np.clip(np.asarray(q) - 0.05, 0, 1).tolist())
+    high = quantile(np.clip(np.asarray(q) + 0.05, 0, 1).tolist())
+    values = (np.asarray(low, dtype=float) + np.asarray(high, dtype=float)) / 2
+    if isinstance(exact, pd.DataFrame):
+        return pd.DataFrame(values, index=exact.index, columns=exact.columns)
+    if isinstance(exact, pd.Series):
+        return pd.Series(values, index=exact.index, name=exact.name)
+    return float(values)
+
+
+def _magnitude(gb: GroupBy, result) -> tuple[list, Any]:
+    """Largest contributions and totals per group, aligned with ``result`` (zeros elsewhere)."""
+    columns = [gb.obj.name] if isinstance(gb, SeriesGroupBy) else list(gb._obj_with_exclusions.columns)
+    wanted = [c for c in columns if c in _policy.magnitude_columns]
+    if not wanted or len(result.index) != gb.ngroups:
+        return [], None
+    ids = gb.ngroup().to_numpy()
+    keep = max(2, _policy.dominance_n)
+    tops = [pd.DataFrame(0.0, index=result.index, columns=columns) for _ in range(keep)]
+    totals = pd.DataFrame(0.0, index=result.index, columns=columns)
+    source = gb.obj if isinstance(gb, SeriesGroupBy) else gb._obj_with_exclusions
+    for column in wanted:
+        values = source if isinstance(source, pd.Series) else source[column]
+        largest, total = contributions(values, ids, gb.ngroups, keep)
+        for place, top in enumerate(largest):
+            tops[place][column] = top
+        totals[column] = total
+
+    def aligned(frame: pd.DataFrame):
+        return frame.iloc[:, 0] if isinstance(result, pd.Series) else frame.reindex(columns=result.columns)
+
+    return [aligned(top) for top in tops], aligned(totals)
 
 
 def _group_statistic(original, gb: GroupBy, *args, **kwargs):
     name = original.__name__
-    result = original(gb, *args, **kwargs)
-    counts = _originals[(GroupBy, "count")](gb)
     if name == "sum" and _is_boolean(gb):
-        return _count_result(result, gb)  # a sum of yes/no values is a count of students
+        return count_result(original(gb, *args, **kwargs), gb)  # yes/no values: a count of students
+    if name in ("median", "quantile") and _policy.median == "fuzzy":
+        q = 0.5 if name == "median" else (args[0] if args else kwargs.pop("q", 0.5))
+        quantile = _originals[(GroupBy, "quantile")]
+        result = fuzzy_quantile(lambda at: quantile(gb, at, **kwargs), q)
+    else:
+        result = original(gb, *args, **kwargs)
+    counts = _originals[(GroupBy, "count")](gb)
+    rate = name == "mean" and _is_boolean(gb)
+    keys: list = []
     if not gb.as_index and isinstance(result, pd.DataFrame):
         keys = list(result.columns[: _key_count(gb)])
-        inner = _statistic_result(result.set_index(keys), counts.set_index(keys))
-        return _protected(inner.reset_index(), inner.attrs["enclave"]["note"])
-    return _statistic_result(result, counts)
+        result, counts = result.set_index(keys), counts.set_index(keys)
+    tops, totals = _magnitude(gb, result) if name in ("sum", "mean") else ([], None)
+    table = judged(result, counts, rate=rate, tops=tops, totals=totals)
+    if keys:
+        mark = table.attrs["enclave"]
+        return mark_protected(table.reset_index(), mark["note"], mark.get("codes"))
+    return table
 
 
 def _is_boolean(gb: GroupBy) -> bool:
@@ -207,7 +267,7 @@ def _refuse(reason: str):
     return handler
 
 
-# ---- agg, describe, crosstab, pivot_table ---------------------------------------------
+# ---- agg ---------------------------------------------------------------------------------
 
 
 def _group_agg(original, gb: GroupBy, func=None, *args, **kwargs):
@@ -234,17 +294,17 @@ def _group_agg(original, gb: GroupBy, func=None, *args, **kwargs):
     for label in frame.columns:
         source, f = _agg_source(label, func, kwargs, gb)
         if kind_of(f) == "count":
-            out[label], p, s = _protect_series(frame[label])
+            out[label], p, s = protect_series(frame[label])
             notes.append(counts_note(p, s, _policy))
         else:
             n = counts[source] if isinstance(counts, pd.DataFrame) else counts
-            column = _statistic_result(frame[label], n)
+            column = judged(frame[label], n)
             out[label] = column
             notes.append(column.attrs["enclave"]["note"])
     table = out if isinstance(result, pd.DataFrame) else out.iloc[:, 0]
     if keys:
         table = table.reset_index()
-    return _protected(table, "; ".join(n for n in notes if n))
+    return protected(table, "; ".join(n for n in notes if n))
 
 
 def _agg_functions(func, kwargs: dict) -> list:
@@ -282,93 +342,6 @@ def _by_name(label, funcs):
     return "custom"
 
 
-def _describe(original, obj, *args, **kwargs):
-    """describe(): counts protected, statistics of small groups suppressed, min/max withheld."""
-    result = original(obj, *args, **kwargs)
-    notes = ["min and max withheld: they are single students' values"]
-    frame = result.to_frame() if isinstance(result, pd.Series) else result
-    # Make rows the groups (or the single whole) and columns (column, statistic) pairs.
-    wide = frame if isinstance(obj, GroupBy) else frame.T
-    flat = not isinstance(wide.columns, pd.MultiIndex)
-    if flat:
-        wide = wide.set_axis(pd.MultiIndex.from_product([[None], wide.columns]), axis=1)
-    out = wide.astype(object)
-    for column in dict.fromkeys(label[0] for label in wide.columns):
-        block = wide[column]
-        size = block["count"].astype(float) if "count" in block else None
-        for stat in block.columns:
-            label = (column, stat)
-            if stat in ("min", "max"):
-                out[label] = np.nan
-            elif stat in ("count", "unique", "freq"):
-                out[label], p, s = _protect_series(block[stat].astype(float))
-                if p or s:
-                    notes.append(f"{stat}: {counts_note(p, s, _policy)}")
-            elif stat == "top":
-                out[label] = block[stat].mask(block["freq"].astype(float) < _policy.threshold)
-            elif size is not None:
-                out[label] = block[stat].mask(size < _policy.threshold)
-    if flat:
-        out = out.droplevel(0, axis=1)
-    table = out if isinstance(obj, GroupBy) else out.T
-    if isinstance(result, pd.Series):
-        table = table.iloc[:, 0].rename(result.name)
-    return _protected(table.infer_objects(), "; ".join(notes))
-
-
-def _crosstab(
-    original,
-    index,
-    columns,
-    values=None,
-    rownames=None,
-    colnames=None,
-    aggfunc=None,
-    margins=False,
-    margins_name="All",
-    dropna=True,
-    normalize=False,
-):
-    names = dict(rownames=rownames, colnames=colnames, dropna=dropna)
-    counts = original(index, columns, **names)
-    if values is None or kind_of(aggfunc) == "count":
-        protection = protect_counts(counts, _policy, margins=margins or bool(normalize), margins_name=margins_name)
-        note = protection.note(_policy)
-        if not normalize:
-            table = protection.table if margins else protection.table.loc[counts.index, counts.columns]
-            return _protected(table, note)
-        shares = original(index, columns, margins=margins, margins_name=margins_name, normalize=normalize, **names)
-        hidden = protection.table.isna().reindex(index=shares.index, columns=shares.columns, fill_value=False)
-        return _protected(shares.mask(hidden), note)
-    kind = kind_of(aggfunc)
-    if kind != "statistic":
-        raise DisclosureError(EXTREME_REASON if kind == "extreme" else CUSTOM_REASON)
-    both = dict(values=values, margins=margins, margins_name=margins_name, **names)
-    result = original(index, columns, aggfunc=aggfunc, normalize=normalize, **both)
-    return _statistic_result(result, original(index, columns, aggfunc="count", **both))
-
-
-def _pivot_table(original, data, values=None, index=None, columns=None, aggfunc="mean", **kwargs):
-    if isinstance(aggfunc, list | dict):
-        raise DisclosureError("pivot_table over record-level data takes one aggfunc at a time")
-    kind = kind_of(aggfunc)
-    if kind in ("custom", "extreme"):
-        raise DisclosureError(EXTREME_REASON if kind == "extreme" else CUSTOM_REASON)
-    where = dict(values=values, index=index, columns=columns)
-    if kind == "statistic":
-        result = original(data, aggfunc=aggfunc, **where, **kwargs)
-        return _statistic_result(result, original(data, aggfunc="count", **where, **kwargs))
-    margins = kwargs.pop("margins", False)
-    margins_name = kwargs.pop("margins_name", "All")
-    counts = original(data, aggfunc=aggfunc, **where, **kwargs)
-    if isinstance(counts, pd.DataFrame) and not isinstance(counts.columns, pd.MultiIndex) and columns is not None:
-        protection = protect_counts(counts, _policy, margins=margins, margins_name=margins_name)
-        return _protected(protection.table, protection.note(_policy))
-    if margins:
-        raise DisclosureError("pivot_table counts with margins: pivot one value column at a time")
-    return _count_result(counts)
-
-
 # ---- installation -----------------------------------------------------------------------
 
 
@@ -383,7 +356,6 @@ def install(policy: Policy) -> None:
     for owner in (DataFrameGroupBy, SeriesGroupBy):
         _guarded(owner, "nunique", _group_counts)
         _guarded(owner, "value_counts", _value_counts)
-        _guarded(owner, "describe", _describe)
         _guarded(owner, "agg", _group_agg)
         _guarded(owner, "aggregate", _group_agg)
     for name in sorted(STATISTICS):
@@ -396,9 +368,12 @@ def install(policy: Policy) -> None:
     _guarded(GroupBy, "apply", _refuse(CUSTOM_REASON))
     for owner in (pd.Series, pd.DataFrame):
         _guarded(owner, "value_counts", _value_counts)
-        _guarded(owner, "describe", _describe)
-    _guarded(pivot_module, "crosstab", _crosstab)
-    _guarded(pivot_module, "pivot_table", _pivot_table)
+    from output_filters import tables
+
+    for owner in (DataFrameGroupBy, SeriesGroupBy, pd.Series, pd.DataFrame):
+        _guarded(owner, "describe", tables.describe)
+    _guarded(pivot_module, "crosstab", tables.crosstab)
+    _guarded(pivot_module, "pivot_table", tables.pivot_table)
     patching.replace(pd, "crosstab", pivot_module.crosstab)
     patching.replace(pd, "pivot_table", pivot_module.pivot_table)
 

@@ -32,6 +32,13 @@ class Policy:
     mark: str = "*"
     protection_interval: float = 0.3
     suppression_seconds: float = 2.0
+    median: str = "fuzzy"
+    rate_band: tuple[float, float] = (5.0, 95.0)
+    rate_band_below: int = 200
+    magnitude_columns: tuple[str, ...] = ("units",)
+    dominance_n: int = 2
+    dominance_k: float = 90.0
+    p_percent: float = 10.0
     accounts: AccountRules = field(default_factory=AccountRules)
 
     def __post_init__(self) -> None:
@@ -41,6 +48,13 @@ class Policy:
             raise PolicyError("[disclosure] protection_interval must be between 0 and 1 (0.3 means 30 %)")
         if self.suppression_seconds <= 0:
             raise PolicyError("[disclosure] suppression_seconds must be positive")
+        if self.median not in ("exact", "fuzzy"):
+            raise PolicyError(f'[disclosure] median must be "exact" or "fuzzy", not {self.median!r}')
+        low, high = self.rate_band
+        if not 0 <= low < high <= 100:
+            raise PolicyError("[disclosure] rate_band must be two percentages, low below high, e.g. [5, 95]")
+        if self.dominance_n < 1 or not 0 < self.dominance_k <= 100 or not 0 <= self.p_percent < 100:
+            raise PolicyError("[disclosure] dominance_n >= 1, 0 < dominance_k <= 100 and 0 <= p_percent < 100")
         if not self.mark.strip():
             raise PolicyError("[disclosure] mark must be a visible string such as '*'")
         if self.accounts.min_password_length < 8:
@@ -72,13 +86,29 @@ def load_policy(path: Path | None = None) -> Policy:
 
 
 def _section(path: Path, name: str, values: dict, cls: type, skip: set[str] = frozenset()) -> dict:
-    known = {f.name: f for f in fields(cls) if f.name not in skip}
+    defaults = cls()
+    known = [f.name for f in fields(cls) if f.name not in skip]
     if not isinstance(values, dict):
         raise PolicyError(f"{path}: {name} must be a [{name}] section with keys: {', '.join(known)}")
+    checked = {}
     for key, value in values.items():
         if key not in known:
             raise PolicyError(f"{path}: [{name}] {key} is not a policy setting; known: {', '.join(known)}")
-        wanted = type(known[key].default)
-        if type(value) is not wanted:
-            raise PolicyError(f"{path}: [{name}] {key} must be a {wanted.__name__}, not {value!r}")
-    return dict(values)
+        checked[key] = _typed(path, name, key, value, getattr(defaults, key))
+    return checked
+
+
+def _typed(path: Path, section: str, key: str, value, default):
+    """``value`` converted to the type of ``default``, or a PolicyError naming the key."""
+    wanted = type(default)
+    if wanted is float and type(value) in (int, float):
+        return float(value)
+    if wanted is tuple and isinstance(value, list):
+        kinds = {type(item) for item in default}
+        if all(type(item) in kinds or (float in kinds and type(item) is int) for item in value):
+            return tuple(float(v) if float in kinds else v for v in value)
+    elif type(value) is wanted:
+        return value
+    example = list(default) if isinstance(default, tuple) else default
+    kind = "list" if isinstance(default, tuple) else wanted.__name__
+    raise PolicyError(f"{path}: [{section}] {key} must be a {kind} such as {example!r}, not {value!r}")

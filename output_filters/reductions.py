@@ -13,14 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
+import numpy as np
 import pandas as pd
 
 from kernels.marks import is_record_level, mark_protected, mark_record_level
 from output_filters import patching, scalars
-from output_filters.aggregates import EXTREME_REASON
+from output_filters.aggregates import EXTREME_REASON, fuzzy_quantile
 from output_filters.callers import from_user_code
 from output_filters.exceptions import DisclosureError
 from output_filters.policy import Policy
+from output_filters.rules import Cells, judge
 
 COUNTS = ("count", "nunique")
 STATISTICS = ("mean", "median", "std", "var", "sem", "skew", "kurt", "prod", "quantile", "sum")
@@ -40,7 +42,12 @@ def _reduction(cls: type, name: str) -> None:
             return original(self, *args, **kwargs)
         if name in EXTREMES:
             raise DisclosureError(EXTREME_REASON)
-        result = original(self, *args, **kwargs)
+        if name in ("median", "quantile") and _policy.median == "fuzzy" and cls is pd.Series:
+            q = 0.5 if name == "median" else (args[0] if args else kwargs.pop("q", 0.5))
+            quantile = _originals[(cls, "quantile")]
+            result = fuzzy_quantile(lambda at: quantile(self, at), q)
+        else:
+            result = original(self, *args, **kwargs)
         counts = _originals[(cls, "count")](self)
         if isinstance(self, pd.Series):
             return _series_result(self, name, result, counts)
@@ -50,6 +57,20 @@ def _reduction(cls: type, name: str) -> None:
     patching.replace(cls, name, wrapper)
 
 
+def _is_bool(values: pd.Series) -> bool:
+    return pd.api.types.is_bool_dtype(values.dtype)
+
+
+def _magnitude(values: pd.Series, name: str) -> tuple[list, float | None]:
+    """The largest contributions and the total of a magnitude column (else nothing)."""
+    if name not in ("sum", "mean") or values.name not in _policy.magnitude_columns:
+        return [], None
+    numbers = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
+    ordered = -np.sort(-numbers)
+    keep = max(2, _policy.dominance_n)
+    return [float(ordered[i]) if len(ordered) > i else 0.0 for i in range(keep)], float(numbers.sum())
+
+
 def _series_result(series: pd.Series, name: str, result, n: int):
     if isinstance(result, pd.Series):  # quantile([...]), mode()
         if n < _policy.threshold:
@@ -57,9 +78,23 @@ def _series_result(series: pd.Series, name: str, result, n: int):
         return mark_protected(result, _note(int(result.isna().sum()), "values") if n < _policy.threshold else "")
     if name in COUNTS:
         return scalars.count(result)
-    if name == "sum" and pd.api.types.is_bool_dtype(series.dtype):  # a count of students, in a group
+    if name == "sum" and _is_bool(series):  # a count of students, in a group
         return scalars.statistic(scalars.count(result), n)
-    return scalars.statistic(result, n)
+    if n < _policy.threshold:
+        return scalars.statistic(result, n)
+    tops, total = _magnitude(series, name)
+    one = pd.Series([float(result)])
+    cells = Cells(
+        one,
+        pd.Series([n]),
+        rate=name == "mean" and _is_bool(series),
+        tops=[pd.Series([t]) for t in tops],
+        totals=None if total is None else pd.Series([total]),
+    )
+    table, codes, note = judge(cells, _policy)
+    if pd.notna(table.iloc[0]):
+        return result
+    return scalars.Coded(codes[0], note) if codes else scalars.Suppressed(note)
 
 
 def _frame_result(frame: pd.DataFrame, name: str, result, counts: pd.Series, axis):
@@ -68,19 +103,26 @@ def _frame_result(frame: pd.DataFrame, name: str, result, counts: pd.Series, axi
     if axis in (1, "columns"):  # one value per record
         return mark_record_level(result, "a row-wise reduction")
     labels = result.index if isinstance(result, pd.Series) else result.columns
-    booleans = pd.Series([pd.api.types.is_bool_dtype(frame[c].dtype) for c in labels], index=labels)
-    if name in COUNTS or name == "sum":
-        small_count = (result > 0) & (result < _policy.threshold) if isinstance(result, pd.Series) else None
+    booleans = pd.Series([_is_bool(frame[c]) for c in labels], index=labels)
     if name in COUNTS:
-        hide = small_count
-    else:
-        hide = counts.reindex(labels).fillna(0) < _policy.threshold
-        if name == "sum":  # a sum of yes/no values is a count of students, in a group
-            hide = hide | (booleans & small_count)
-    table = result.mask(hide) if isinstance(result, pd.Series) else result.mask(hide, axis=1)
-    if name in COUNTS:
-        table = table.astype("Int64")
-    return mark_protected(table, _note(int(hide.sum()), "counts" if name in COUNTS else "values"))
+        hide = (result > 0) & (result < _policy.threshold)
+        table = result.astype("Int64").mask(hide)
+        return mark_protected(table, _note(int(hide.sum()), "counts"))
+    n = counts.reindex(labels).fillna(0)
+    if name == "sum" and isinstance(result, pd.Series) and booleans.any():  # yes/no sums are counts
+        small = booleans & (result > 0) & (result < _policy.threshold)
+        result = result.mask(small)
+        n = n.where(~small, 0)
+    if not isinstance(result, pd.Series):  # quantile([...]): rows are quantiles
+        hide = n < _policy.threshold
+        return mark_protected(result.mask(hide, axis=1), _note(int(hide.sum()), "values"))
+    parts = [_magnitude(frame[c], name) for c in labels]
+    keep = max(2, _policy.dominance_n)
+    tops = [pd.Series([p[0][i] if p[0] else 0.0 for p in parts], index=labels) for i in range(keep)]
+    totals = pd.Series([p[1] or 0.0 for p in parts], index=labels)
+    cells = Cells(result, n, rate=(booleans & (name == "mean")), tops=tops, totals=totals)
+    table, codes, note = judge(cells, _policy)
+    return mark_protected(table, note, codes)
 
 
 def _note(hidden: int, what: str) -> str:

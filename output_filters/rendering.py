@@ -74,19 +74,25 @@ def blocked_notice(obj: pd.DataFrame | pd.Series, *, as_html: bool = False) -> s
 
 
 def _shown(obj: Any) -> Any:
-    """A plain copy of a protected object with suppressed cells as the mark."""
+    """A plain copy of a protected object: suppressed cells as the mark, coded cells as their code."""
+    codes = (mark_of(obj) or {}).get("codes") or {}
     if isinstance(obj, pd.Series):
-        return _shown(obj.to_frame()).iloc[:, 0].rename(obj.name)
+        frame = obj.to_frame()
+        frame.attrs = {"enclave": {"codes": {(label, frame.columns[0]): code for label, code in codes.items()}}}
+        return _shown(frame).iloc[:, 0].rename(obj.name)
     out = obj.copy()
     out.attrs = {}
+    precision = pd.get_option("display.precision")
     for position in range(out.shape[1]):
         column = out.iloc[:, position]
         missing = column.isna()
         if missing.any():
-            precision = pd.get_option("display.precision")
+            name = out.columns[position]
             values = [
-                _policy.mark if gone else (round(value, precision) if isinstance(value, float) else value)
-                for value, gone in zip(column.astype(object), missing, strict=True)
+                codes.get((row, name), _policy.mark)
+                if gone
+                else (round(value, precision) if isinstance(value, float) else value)
+                for row, value, gone in zip(out.index, column.astype(object), missing, strict=True)
             ]
             out.isetitem(position, pd.Series(values, index=out.index, dtype=object))
     return out

@@ -62,6 +62,27 @@ class Suppressed(float):
         return (Suppressed, (self.reason,))
 
 
+class Coded(Suppressed):
+    """A rate coded for a small group: missing (NaN), shown as its code such as "<5%"."""
+
+    def __new__(cls, code: str, reason: str = "") -> Coded:
+        value = super().__new__(cls, reason)
+        value.code = code
+        return value
+
+    def __repr__(self) -> str:
+        return f"{self.code} ({self.reason})" if self.reason else self.code
+
+    def __str__(self) -> str:
+        return self.code
+
+    def __format__(self, spec: str) -> str:
+        return self.code
+
+    def __reduce__(self):
+        return (Coded, (self.code, self.reason))
+
+
 def count(value: int) -> int:
     """``value`` as a count of records: a SmallCount if 0 < value < threshold."""
     value = int(value)
