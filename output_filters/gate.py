@@ -52,8 +52,20 @@ def notice_content(msg_type: str, content: dict, reason: str) -> dict:
     return {**content, "data": {}}  # comm messages: the widget shows nothing
 
 
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings(item)]
+    if isinstance(value, list | tuple):
+        return [text for item in value for text in _strings(item)]
+    return []
+
+
 def shown_text(msg_type: str, content: dict) -> str:
     """The human-readable text an output shows (what the small-length check reads)."""
+    if msg_type.startswith("comm"):  # widget state: labels, values, captured outputs
+        return "\n".join(_strings((content.get("data") or {}).get("state", {})))
     if msg_type == "stream":
         return str(content.get("text", ""))
     if msg_type == "error":
@@ -116,8 +128,6 @@ class Gate:
         reason = self.refusal()
         if reason:
             return notice_content(msg_type, content, reason)
-        if msg_type.startswith("comm"):
-            return content
         lengths = scalars.small_lengths()
         if lengths and {int(n) for n in NUMBER.findall(shown_text(msg_type, content))} & lengths:
             return notice_content(

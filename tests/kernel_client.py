@@ -6,6 +6,7 @@ the client: streams, results and displays in every MIME type, and errors.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 
@@ -16,10 +17,11 @@ from jupyter_client.manager import KernelManager
 class Outputs:
     texts: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    widgets: list[str] = field(default_factory=list)  # data of widget (comm) messages, as JSON
 
     @property
     def all(self) -> str:
-        return "\n".join(self.texts + self.errors)
+        return "\n".join(self.texts + self.errors + self.widgets)
 
     def __contains__(self, text: str) -> bool:
         return text in self.all
@@ -45,6 +47,8 @@ class KernelSession:
                 outputs.texts.extend(str(value) for value in content["data"].values())
             elif kind == "error":
                 outputs.errors.append(f"{content['ename']}: {content['evalue']}")
+            elif kind in ("comm_open", "comm_msg"):
+                outputs.widgets.append(json.dumps(content.get("data", {})))
 
         self.client.execute_interactive(code, output_hook=hook, timeout=timeout, allow_stdin=False)
         return outputs

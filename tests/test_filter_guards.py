@@ -234,3 +234,19 @@ def test_sums_dominated_by_one_or_two_records_are_suppressed(session):
     )
     assert out.all.split()[:2] == ["True", "30.0"], out.all
     assert "dominated" in out.all
+
+
+WIDGETS = {
+    "output-widget-display": "import ipywidgets as w\nout = w.Output()\nwith out:\n    display(cell)\nout",
+    "output-widget-print-len": "import ipywidgets as w\nout = w.Output()\nwith out:\n    print(len(cell))\nout",
+    "label-with-len": "import ipywidgets as w\nw.Label(value=f'{len(cell)} students')",
+    "html-widget-table": "import ipywidgets as w\nw.HTML(value=cell.to_html())",
+}
+
+
+@pytest.mark.parametrize("code", list(WIDGETS.values()), ids=list(WIDGETS))
+def test_widgets_show_nothing_the_filter_would_not(session, truth, code):
+    out = session.run(code)
+    assert truth["key"] not in out.all
+    assert f'"{truth["n"]} students"' not in out.all and f"{truth['n']}\\n" not in out.all
+    assert "Blocked" in out.all or "never shown" in out.all, out.all
