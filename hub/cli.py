@@ -20,14 +20,14 @@ import click
 from hub import demo as demo_accounts
 from hub.accounts import ROLES, AccountStore, generate_password
 from hub.audit import AuditLog
+from hub.cli_warehouse import register as register_warehouse_commands
 from hub.exceptions import HubError
 from output_filters.exceptions import OutputFilterError
 from output_filters.policy import load_policy
 from warehouse.db import connect, create_schema
 from warehouse.demo import build_demo, read_manifest
-from warehouse.elements import available_years, load_element_set
 from warehouse.exceptions import UploadRejected, WarehouseError
-from warehouse.institutions import SEGMENTS, get_institution, list_institutions
+from warehouse.institutions import get_institution
 from warehouse.pseudonymize import StudentKeyer, load_secret
 from warehouse.settings import REPO, state_path, var_dir
 
@@ -162,55 +162,6 @@ def user_list() -> None:
         click.echo(f"{account.name:<20} {account.role:<11} {account.institution or '-':<8} {status}")
 
 
-# ---- institutions and elements ------------------------------------------------------------
-
-
-@enclave.group()
-def institution() -> None:
-    """Member institutions and their secret codes."""
-
-
-@institution.command("list")
-def institution_list() -> None:
-    """List institutions: code, segment, name (administrators only: names are confidential)."""
-    engine = connect()
-    create_schema(engine)
-    for member in list_institutions(engine, with_names=True):
-        click.echo(f"{member.code}  {SEGMENTS[member.segment]:<19} {member.name}")
-
-
-@enclave.group()
-def elements() -> None:
-    """The data elements agreed each year (principle 9)."""
-
-
-@elements.command("show")
-@click.argument("year")
-def elements_show(year: str) -> None:
-    """Show the tables and columns agreed for YEAR (e.g. 2024-25)."""
-    try:
-        element_set = load_element_set(year)
-    except EXPECTED as error:
-        raise _fail(error) from None
-    click.echo(f"Data elements for {element_set.year} (agreed {element_set.agreed}; {element_set.source.name})")
-    for table in element_set.tables.values():
-        click.echo(f"\n{table.name} ({SEGMENTS.get(table.segment, table.segment)}): {table.description}")
-        for column in table.columns:
-            flags = [column.type, "required" if column.required else "optional"]
-            if column.identifier:
-                flags.append("identifier, not stored")
-            if column.codes:
-                flags.append("codes: " + ", ".join(column.codes))
-            click.echo(f"  {column.name:<24} {'; '.join(flags)}")
-
-
-@elements.command("list")
-def elements_list() -> None:
-    """Years with an element set."""
-    for year in available_years():
-        click.echo(year)
-
-
 # ---- reports -----------------------------------------------------------------------------
 
 
@@ -306,6 +257,8 @@ def _wait_until_healthy(health: str, hub: subprocess.Popen, timeout: float = 120
             time.sleep(0.3)
     return False
 
+
+register_warehouse_commands(enclave)  # institution, elements, data, use (hub/cli_warehouse.py)
 
 if __name__ == "__main__":
     enclave()

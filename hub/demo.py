@@ -1,7 +1,9 @@
 """Demo accounts, one per role, for the demo consortium.
 
 Passwords are generated, printed once when the accounts are created, and kept for the demo
-only in ``var/demo/credentials.txt`` (mode 600) so a developer can log in again later.
+only in ``var/demo/credentials.txt`` (mode 600) so a developer can log in again later. The
+demo researcher and author hold the ``demo-consortium`` use (granted by the demo build); once
+the accounts exist, each institution's own-data use lists its accounts.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 from collections.abc import Callable
 
 from hub.accounts import ROLES, AccountStore, generate_password
+from hub.cli_warehouse import refresh_own_grants
 from output_filters.policy import AccountRules
 from warehouse.demo import DemoManifest
 from warehouse.institutions import SEGMENTS
@@ -45,6 +48,7 @@ def ensure_accounts(manifest: DemoManifest, *, echo: Callable[[str], None], rule
     with os.fdopen(fd, "a") as handle:
         for role, name, _code, password in created:
             handle.write(f"{name} {password} {role}\n")
+    refresh_own_grants()
     echo("Demo accounts (passwords shown once; also kept in var/demo/credentials.txt, mode 600):")
     for role, name, code, password in created:
         where = f"{SEGMENTS[manifest.member(DEMO_USERS[role][1]).segment]} {code}" if code else "consortium staff"

@@ -82,6 +82,7 @@ class EnclaveSpawner(SimpleLocalProcessSpawner):
             JUPYTER_RUNTIME_DIR=str(home / ".local" / "share" / "jupyter" / "runtime"),
             JUPYTERLAB_WORKSPACES_DIR=str(home / ".jupyter" / "lab" / "workspaces"),
             ENCLAVE_VAR=str(var_dir()),
+            ENCLAVE_USER=self.user.name,  # kernels.data shows this user's approved uses only
         )
         for name in PASSED_ON:
             if name in os.environ and name != "ENCLAVE_VAR":

@@ -1,40 +1,51 @@
 """The researcher's door to the data: ``from kernels import data``.
 
 ``data.tables()`` lists the tables you may read, ``data.columns(name)`` their columns, and
-``data.load(name, columns=None)`` returns the rows as a pandas DataFrame. Frames are
-record-level: the output filter never shows them, only aggregates of them (counts, rates,
-means) with small cells suppressed. Institutions appear only by their secret codes; students
-only by their pseudonymous keys.
+``data.load(name, columns=None)`` returns the rows as a pandas DataFrame; ``data.uses()``
+names your approved uses and what each holds. Frames are record-level: the output filter
+never shows them, only aggregates of them (counts, rates, means) with small cells
+suppressed. Institutions appear only by their secret codes; students only by their
+pseudonymous keys.
+
+What you may read are the extracts of your approved uses (and your institution's own data),
+never the warehouse itself. ``data.load("cc_courses")`` combines every use of yours that
+holds ``cc_courses``: each institution's rows once, with the columns all those uses grant;
+``data.load("USE/cc_courses")`` reads one use alone, with all the columns it grants (see
+``warehouse.workspace`` for the rule).
 """
 
 from __future__ import annotations
 
-from functools import cache
-
 import pandas as pd
-from sqlalchemy import Engine
 
 from kernels.marks import mark_record_level
-from warehouse.db import connect
-from warehouse.read import read_table, table_columns, table_names
+from warehouse.workspace import Workspace, current_user
 
 
-@cache
-def _engine() -> Engine:
-    return connect(readonly=True)
+def _workspace() -> Workspace:
+    # Read afresh each call: a refresh, grant or withdrawal shows up without a restart.
+    return Workspace(current_user())
 
 
 def tables() -> list[str]:
     """Names of the tables you may load."""
-    return table_names()
+    return _workspace().tables()
+
+
+def uses() -> dict[str, list[str]]:
+    """Your approved uses (and own-institution data), each with the tables it holds."""
+    return {m.name: list(m.tables) for m in _workspace().uses}
 
 
 def columns(name: str) -> list[str]:
-    """Columns of table ``name``, without loading it."""
-    return table_columns(name)
+    """Columns of table ``name`` (or ``use/table``), without loading it."""
+    return _workspace().columns(name)
 
 
 def load(name: str, columns: list[str] | None = None) -> pd.DataFrame:
     """Records of table ``name`` (only ``columns`` if given), marked record-level."""
-    frame = read_table(_engine(), name, columns)
+    try:
+        frame = _workspace().load(name, columns)
+    except FileNotFoundError:  # an extract was replaced while it was read: read the new one
+        frame = _workspace().load(name, columns)
     return mark_record_level(frame, name)

@@ -8,6 +8,13 @@
 - ``demo_copy``: a private copy of the demo for a test that writes (accounts, audit).
 - ``kernel`` (module): a real ``enclave`` kernel over the Jupyter protocol, reading the demo;
   ``kernel.run(code)`` returns what reached the client.
+- ``postgres_server`` (session): a throwaway PostgreSQL server (tests/postgres.py), started the
+  first time a test needs it; fails, never skips, when Debian's server binaries are missing.
+- ``warehouse_url``: parametrized ``sqlite`` / ``postgresql``: a fresh warehouse database at
+  the newest schema, set as ENCLAVE_DATABASE_URL; tests that take it run on both databases.
+- ``empty_warehouse_url``: the same, but with no schema at all (for the migrations).
+- ``backend`` (module): parametrized ``sqlite`` / ``postgresql``, for a module that builds a
+  warehouse once (``new_warehouse``) and gives each test a copy (``copy_warehouse``).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.kernel_client import KernelSession
+from tests.postgres import PostgresServer, PostgresUnavailable
 
 DEMO_STUDENTS = 3000
 DEMO_SEED = 7
@@ -36,6 +44,7 @@ def isolated_state(tmp_path, monkeypatch):
         "ENCLAVE_AUDIT_URL",
         "ENCLAVE_STUDENT_KEY",
         "ENCLAVE_POLICY",
+        "ENCLAVE_USER",
     ):
         monkeypatch.delenv(name, raising=False)
     return state
@@ -86,3 +95,77 @@ def kernel(demo_var, tmp_path_factory):
     session.workdir = workdir
     yield session
     session.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    try:
+        server = PostgresServer.start()
+    except PostgresUnavailable as error:
+        pytest.fail(str(error))
+    yield server
+    server.stop()
+
+
+def _database(request, monkeypatch, state: Path, *, empty: bool) -> str:
+    if request.param == "sqlite":
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        url = f"sqlite:///{state / 'warehouse.db'}"
+        if not empty:
+            from warehouse.db import connect, create_schema
+
+            engine = connect(url)
+            create_schema(engine)
+            engine.dispose()
+    else:
+        server = request.getfixturevalue("postgres_server")
+        url = server.create_database(empty=empty)
+        request.addfinalizer(lambda: server.drop_database(url))
+    monkeypatch.setenv("ENCLAVE_DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def warehouse_url(request, isolated_state, monkeypatch) -> str:
+    return _database(request, monkeypatch, isolated_state, empty=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_warehouse_url(request, isolated_state, monkeypatch) -> str:
+    return _database(request, monkeypatch, isolated_state, empty=True)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def backend(request) -> str:
+    return request.param
+
+
+def new_warehouse(request, backend: str, directory: Path) -> str:
+    """A fresh warehouse at the newest schema on ``backend``; dropped with ``request``'s scope."""
+    if backend == "sqlite":
+        url = f"sqlite:///{directory / 'template.db'}"
+        from warehouse.db import connect, create_schema
+
+        engine = connect(url)
+        create_schema(engine)
+        engine.dispose()
+        return url
+    server = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    request.addfinalizer(lambda: server.drop_database(url))
+    return url
+
+
+def copy_warehouse(request, template_url: str, state: Path, monkeypatch) -> str:
+    """A copy of the warehouse at ``template_url`` (no connections may be open to it), set as
+    ENCLAVE_DATABASE_URL for one test."""
+    if template_url.startswith("sqlite"):
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.copyfile(template_url.removeprefix("sqlite:///"), state / "warehouse.db")
+        url = f"sqlite:///{state / 'warehouse.db'}"
+    else:
+        server = request.getfixturevalue("postgres_server")
+        url = server.create_database(template=template_url.rsplit("/", 1)[1])
+        request.addfinalizer(lambda: server.drop_database(url))
+    monkeypatch.setenv("ENCLAVE_DATABASE_URL", url)
+    return url

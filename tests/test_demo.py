@@ -5,21 +5,31 @@ not depend on the student-key secret for its counts, and is reused when built ag
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import String, func, select
 
+from hub.accounts import AccountStore
 from hub.cli import enclave
 from tests.conftest import DEMO_SEED, DEMO_STUDENTS
+from warehouse import extracts
+from warehouse.adoption import current_adoption
 from warehouse.db import connect
 from warehouse.demo import build_demo, read_manifest
+from warehouse.elements import available_years, load_element_set
 from warehouse.institutions import SEGMENTS, list_institutions
-from warehouse.pseudonymize import StudentKeyer
+from warehouse.linkage import linkage_rates
+from warehouse.pseudonymize import StudentKeyer, normalize_name
 from warehouse.read import read_table
 from warehouse.schema import DATA_TABLES, batches, institution_names, institutions, metadata
+from warehouse.uses import element_choices, get_use
 
 TWIN_STUDENTS = 300
 TWIN_SEED = 11
@@ -212,3 +222,75 @@ def test_building_another_demo_without_rebuild_is_an_error(demo_copy, arguments)
     assert "--rebuild" in result.output
     assert f"--students {DEMO_STUDENTS} --seed {DEMO_SEED}" in result.output
     assert digest(demo_copy) == before
+
+
+# ---- built through the warehouse path: adoption, uses, extracts, linkage ---------------------
+
+
+def test_the_demo_adopted_every_shipped_element_set(demo):
+    for year in available_years():
+        adoption = current_adoption(demo, year)
+        assert adoption is not None and adoption.adopted_by == "demo", year
+        assert adoption.checksum == load_element_set(year).checksum
+
+
+def test_the_demo_use_holds_everything_for_the_demo_researcher_and_author(demo):
+    use = get_use(demo, "demo-consortium")
+    assert use.users == ("demo-author", "demo-researcher")
+    assert list(use.tables) == list(DATA_TABLES)
+    assert all(columns[2:] == element_choices(t) for t, columns in use.tables.items())
+    assert set(use.institutions) == {m.code for m in read_manifest().members}
+    manifest = extracts.read_manifest("demo-consortium")
+    assert manifest.users == use.users and manifest.rows == read_manifest().rows
+
+
+def test_each_demo_account_of_an_institution_sees_its_own_data(demo):
+    for account in AccountStore().list():
+        if account.institution:
+            own = extracts.read_manifest(f"own-{account.institution}")
+            assert account.name in own.users, account
+
+
+def test_the_demo_records_its_cross_segment_linkage(demo):
+    recorded = read_manifest().linkage
+    assert recorded == linkage_rates(demo)
+    assert 0.6 < recorded["cc_from_k12"]["rate"] < 0.9
+    assert 0.3 < recorded["univ_from_k12"]["rate"] < 0.8
+    assert recorded["univ_from_cc"]["linked"] > 0
+    assert all(link["linked"] <= link["students"] for link in recorded.values())
+
+
+def test_the_linkage_matches_the_raw_identifiers(tmp_path, monkeypatch):
+    """The keyed linkage finds exactly the students the raw files share (by SSID, else by
+    normalized name and birth date): no false links, none missed."""
+    monkeypatch.setenv("ENCLAVE_VAR", str(tmp_path / "var"))
+    raw = tmp_path / "raw"
+    engine = connect()
+    manifest = build_demo(engine, StudentKeyer(b"linkage"), students=TWIN_STUDENTS, seed=TWIN_SEED, raw_dir=raw)
+
+    def people(table: str) -> set[str]:
+        frames = [pd.read_csv(p, dtype=str, keep_default_na=False) for p in raw.rglob(f"{table}_*.csv")]
+        frame = pd.concat(frames)
+        by_name = "pii:" + frame.last_name.map(normalize_name) + "|" + frame.first_name.map(normalize_name)
+        return set(("ssid:" + frame.ssid).where(frame.ssid != "", by_name + "|" + frame.birth_date))
+
+    k12, college = people("k12_enrollment"), people("cc_students")
+    expected = len(college & k12) / len(college)
+    assert manifest.linkage["cc_from_k12"]["rate"] == round(expected, 4)
+    engine.dispose()
+
+
+def test_the_demo_builds_the_same_on_postgresql(twins, postgres_server, tmp_path):
+    """`enclave demo build` on PostgreSQL gives the SQLite twin's counts."""
+    url = postgres_server.create_database(empty=True)
+    env = dict(os.environ, ENCLAVE_VAR=str(tmp_path / "var"), ENCLAVE_DATABASE_URL=url)
+    arguments = ["demo", "build", "--students", str(TWIN_STUDENTS), "--seed", str(TWIN_SEED)]
+    done = subprocess.run([sys.executable, "-m", "hub.cli", *arguments], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    engine = connect(url)
+    try:
+        assert aggregates(engine) == aggregates(twins["a"])
+        assert (tmp_path / "var" / "uses" / "demo-consortium" / "manifest.json").exists()
+    finally:
+        engine.dispose()
+        postgres_server.drop_database(url)

@@ -1,12 +1,14 @@
 """The data elements the consortium agreed to share, one versioned file per academic year.
 
 Files live in ``warehouse/elements/<year>.toml`` (see the header of ``2019-20.toml`` for the
-format). A year's file either states its tables in full or ``extends`` an earlier year.
-Uploads are validated against the element set of their year.
+format), versioned with the code. A year's file either states its tables in full or
+``extends`` an earlier year. A file is only a proposal until an administrator adopts it
+(``warehouse.adoption``); uploads are validated against the adopted element set of their year.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from dataclasses import dataclass
@@ -67,6 +69,16 @@ class ElementSet:
     agreed: str
     source: Path
     tables: dict[str, TableElements]
+    # The file and every file it extends, newest first: what an adoption vouches for.
+    sources: tuple[Path, ...] = ()
+
+    @property
+    def checksum(self) -> str:
+        """SHA-256 over the bytes of the year's file and the files it extends."""
+        digest = hashlib.sha256()
+        for path in self.sources or (self.source,):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()
 
     def table(self, name: str) -> TableElements:
         try:
@@ -86,14 +98,21 @@ def check_year(year: str) -> str:
     return year
 
 
-def available_years(directory: Path = ELEMENTS_DIR) -> list[str]:
+def elements_dir() -> Path:
+    """The folder of element-set files (read at call time, so tests can point it elsewhere)."""
+    return ELEMENTS_DIR
+
+
+def available_years(directory: Path | None = None) -> list[str]:
     """Academic years that have an element-set file, oldest first."""
+    directory = elements_dir() if directory is None else directory
     return sorted(p.stem for p in directory.glob("*.toml") if YEAR_PATTERN.fullmatch(p.stem))
 
 
-def load_element_set(year: str, directory: Path = ELEMENTS_DIR) -> ElementSet:
+def load_element_set(year: str, directory: Path | None = None) -> ElementSet:
     """Load and check the element set of ``year`` (following ``extends``)."""
     check_year(year)
+    directory = elements_dir() if directory is None else directory
     source = directory / f"{year}.toml"
     if not source.exists():
         have = ", ".join(available_years(directory)) or "none"
@@ -113,12 +132,12 @@ def load_element_set(year: str, directory: Path = ELEMENTS_DIR) -> ElementSet:
         if str(document["extends"]) >= year:
             raise ElementSetError(f"{source}: `extends` must name an earlier year, found {document['extends']!r}")
         parent = load_element_set(str(document["extends"]), directory)
-        return ElementSet(year=year, agreed=agreed, source=source, tables=parent.tables)
+        return ElementSet(year, agreed, source, parent.tables, (source, *parent.sources))
     codes = document.get("codes", {})
     tables = {name: _table(source, name, spec, codes) for name, spec in document.get("tables", {}).items()}
     if not tables:
         raise ElementSetError(f"{source}: defines no [tables]")
-    return ElementSet(year=year, agreed=agreed, source=source, tables=tables)
+    return ElementSet(year=year, agreed=agreed, source=source, tables=tables, sources=(source,))
 
 
 def _table(source: Path, name: str, spec: dict, codes: dict) -> TableElements:

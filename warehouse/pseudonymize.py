@@ -15,6 +15,7 @@ import os
 import re
 import unicodedata
 
+import numpy as np
 import pandas as pd
 
 from warehouse.settings import read_or_create_secret
@@ -45,24 +46,39 @@ class StudentKeyer:
         self._secret = secret
 
     def _key(self, text: str) -> str:
-        return hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()[:KEY_LENGTH]
+        return hmac.digest(self._secret, text.encode(), hashlib.sha256).hex()[:KEY_LENGTH]
 
     def keys(self, identifiers: pd.DataFrame) -> pd.Series:
         """One key per row of ``identifiers`` (columns named by identifier kind).
 
         Rows with an ``ssid`` are keyed on it; the others on last name, first name and
-        birth date. Each distinct identity is hashed once.
+        birth date. Each distinct name is normalized once and each distinct identity hashed
+        once (a file holds many rows per student).
         """
-        ssid = identifiers["ssid"] if "ssid" in identifiers else pd.Series("", index=identifiers.index)
-        by_name = (
-            "pii:"
-            + identifiers["last_name"].map(normalize_name)
-            + "|"
-            + identifiers["first_name"].map(normalize_name)
-            + "|"
-            + identifiers["birth_date"]
-        )
-        text = ("ssid:" + ssid).where(ssid.str.len() > 0, by_name)
-        unique = pd.unique(text)
-        lookup = dict(zip(unique, map(self._key, unique), strict=True))
-        return text.map(lookup)
+        index = identifiers.index
+        text = np.empty(len(identifiers), dtype=object)
+        has_ssid = np.zeros(len(identifiers), dtype=bool)
+        if "ssid" in identifiers:
+            ssid = identifiers["ssid"].astype(str)
+            has_ssid = (ssid.str.len() > 0).to_numpy()
+            text[has_ssid] = ("ssid:" + ssid[has_ssid]).to_numpy(dtype=object)
+        if not has_ssid.all():
+            named = identifiers[~has_ssid]
+            text[~has_ssid] = (
+                "pii:"
+                + _normalized(named["last_name"])
+                + "|"
+                + _normalized(named["first_name"])
+                + "|"
+                + named["birth_date"].astype(str)
+            ).to_numpy(dtype=object)
+        codes, unique = pd.factorize(text)
+        hashed = np.array([self._key(value) for value in unique], dtype=object)
+        return pd.Series(hashed[codes], index=index, dtype="str")
+
+
+def _normalized(names: pd.Series) -> pd.Series:
+    """``normalize_name`` of each value, computed once per distinct name."""
+    codes, unique = pd.factorize(names.astype(str))
+    normalized = np.array([normalize_name(name) for name in unique], dtype=object)
+    return pd.Series(normalized[codes] if len(unique) else np.array([], dtype=object), index=names.index, dtype="str")

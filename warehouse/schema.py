@@ -3,7 +3,15 @@
 Data tables hold only coded, pseudonymized rows: the institution's secret code, the academic
 year, the keyed-HMAC student key, and the agreed non-identifier elements. Institution names
 live only in ``institution_names``, which only administrators read. Every data row belongs
-to an upload batch, so a corrected file replaces exactly the rows of the batch before it.
+to an upload batch, so a corrected file replaces exactly the rows of the batch before it, and
+a withdrawal marks the batches it removed.
+
+Beside the data: ``element_adoptions`` records who adopted which element-set file and when
+(principle 9), and ``uses``, ``use_elements``, ``use_institutions`` and ``use_grants`` hold
+the approved uses (principles 2 and 3) and who may work on them.
+
+This module is the schema at the newest migration; the database gets there only through the
+migrations in ``warehouse/migrations`` (``warehouse.db.create_schema`` upgrades to head).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    Text,
 )
 
 metadata = MetaData()
@@ -53,7 +62,61 @@ batches = Table(
     Column("loaded_by", String(100), nullable=False),
     # NULL while current; the id of the batch that replaced it otherwise.
     Column("replaced_by", Integer, nullable=True),
+    # Set when the institution withdrew the batch's rows (principle 2); the record stays.
+    Column("withdrawn_at", DateTime(timezone=True), nullable=True),
+    Column("withdrawn_by", String(100), nullable=True),
     Index("ix_batches_scope", "institution", "year", "table_name"),
+)
+
+element_adoptions = Table(
+    "element_adoptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("year", String(7), nullable=False, index=True),
+    Column("file_name", String(255), nullable=False),
+    # SHA-256 over the year's file and every file it extends, oldest last.
+    Column("checksum", String(64), nullable=False),
+    Column("adopted_by", String(100), nullable=False),
+    Column("adopted_at", DateTime(timezone=True), nullable=False),
+)
+
+uses = Table(
+    "uses",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("purpose", Text, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    # Set when the use ended; its extract is deleted, its record and grants stay.
+    Column("removed_by", String(100), nullable=True),
+    Column("removed_at", DateTime(timezone=True), nullable=True),
+)
+
+use_elements = Table(
+    "use_elements",
+    metadata,
+    Column("use_name", String(40), ForeignKey("uses.name"), primary_key=True),
+    Column("table_name", String(40), primary_key=True),
+    Column("column_name", String(40), primary_key=True),
+)
+
+use_institutions = Table(
+    "use_institutions",
+    metadata,
+    Column("use_name", String(40), ForeignKey("uses.name"), primary_key=True),
+    Column("institution", String(8), ForeignKey("institutions.code"), primary_key=True),
+)
+
+use_grants = Table(
+    "use_grants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("use_name", String(40), ForeignKey("uses.name"), nullable=False, index=True),
+    Column("user_name", String(32), nullable=False),
+    Column("granted_by", String(100), nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_by", String(100), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
 
 

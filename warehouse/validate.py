@@ -3,6 +3,8 @@
 Every value is read as text; each rule is applied to a whole column at once. A problem names
 the data row (1-based, header excluded), the column, the value and the broken rule. Values of
 identifier columns are never echoed back: errors say only that the identifier is malformed.
+A text element that holds something shaped like a social security number is refused, and
+not echoed either: identifiers may arrive only in identifier columns, which are never stored.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ TERM = re.compile(r"\d{4}(FA|WI|SP|SU)")
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_TEXT = 200  # characters in a free-text value
 BOOLEANS = {"Y": True, "N": False}
+SSN = r"(?:^|\D)\d{3}[- ]?\d{2}[- ]?\d{4}(?:\D|$)"
+_SSN = re.compile(SSN)
+SSN_RULE = "looks like a social security number; identifiers belong only in identifier columns"
 
 
 def validate_chunk(
@@ -54,7 +59,8 @@ def _report(problems, column: Column, text, rows, mask, rule: str) -> None:
         return
     values = text.to_numpy()[mask]
     for row, value in zip(rows[mask], values, strict=True):
-        shown = "(identifier hidden)" if column.identifier and value else _clip(value)
+        hidden = value and (column.identifier or _SSN.search(value))
+        shown = "(identifier hidden)" if hidden else _clip(value)
         problems.append(Problem(int(row), column.name, shown, rule))
 
 
@@ -104,4 +110,6 @@ def _parse(
     if column.pattern:
         bad.append((f"does not match the pattern {column.pattern}", ~text.str.fullmatch(column.pattern)))
     bad.append((f"longer than {MAX_TEXT} characters", text.str.len() > MAX_TEXT))
+    if column.identifier is None:
+        bad.append((SSN_RULE, text.str.contains(SSN, regex=True)))
     return text.where(~blank), bad
