@@ -1,16 +1,12 @@
-"""Suppression of count tables and statistics, on plain pandas objects.
+"""Count tables in the shapes pandas gives them, protected by the exact engine.
 
-Counts: a cell with 0 < n < threshold is suppressed (primary). The filter assumes the
-table's totals are known (shown as margins, or derivable from another output such as the
-number of rows), so every line of the table (a row, a column, or in general all cells that
-differ in one dimension only, with their total) that holds exactly one suppressed cell gets a
-second one — the smallest non-zero cell left in that line, totals included when they are
-shown — until no line gives a suppressed cell back by subtraction (secondary suppression).
-This is the classic hypercube heuristic; the optimal, audited version is the next step
-(see the README's "Disclosure rules").
-
-Statistics (mean, rate, median, ...): a value computed from fewer than threshold records is
-suppressed.
+``protect_counts`` takes a table of counts as the kernel's aggregations make it — a DataFrame
+(crosstab, pivot_table; axes may be MultiIndexes) or a Series (value_counts, groupby size;
+1-D or with a MultiIndex) — and returns it published: cells with 0 < n < threshold
+suppressed (primary), and the fewest further cells so that no primary can be narrowed by an
+attacker who knows every total (``output_filters.secondary``). The engine always assumes all
+margins are known; ``margins=True`` also shows pandas' own margins (one ``All`` row and
+column), which is safe because the attacker was assumed to see them anyway.
 """
 
 from __future__ import annotations
@@ -21,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from output_filters.policy import Policy
+from output_filters.secondary import protect, suppression_note
 
 
 @dataclass(frozen=True)
@@ -33,16 +30,11 @@ class Protection:
 
     def note(self, policy: Policy) -> str:
         """A one-line reason, e.g. "3 cells suppressed: fewer than 10 records; 2 more ..."."""
-        return counts_note(int(self.primary.to_numpy().sum()), int(self.secondary.to_numpy().sum()), policy)
+        return counts_note(int(np.asarray(self.primary).sum()), int(np.asarray(self.secondary).sum()), policy)
 
 
 def counts_note(primary: int, secondary: int, policy: Policy) -> str:
-    if not primary and not secondary:
-        return ""
-    parts = [f"{primary} cell{'s' if primary != 1 else ''} suppressed: fewer than {policy.threshold} records"]
-    if secondary:
-        parts.append(f"{secondary} more to protect the totals")
-    return "; ".join(parts)
+    return suppression_note(primary, secondary, policy)
 
 
 def protect_counts(
@@ -52,108 +44,60 @@ def protect_counts(
     margins: bool = False,
     margins_name: str = "All",
 ) -> Protection:
-    """Suppress a table of counts (DataFrame: 2-D; Series: 1-D, or N-D with a MultiIndex).
-
-    With ``margins`` the published DataFrame gets an ``All`` row and column of true totals,
-    themselves subject to suppression. Suppressed cells are ``pd.NA`` in nullable integers.
-    """
-    if isinstance(counts, pd.DataFrame):
-        dense = counts.fillna(0).to_numpy(dtype=float)
-        shown_margins = margins
-    elif isinstance(counts.index, pd.MultiIndex):
-        dense, positions = _dense(counts)
-        shown_margins = False
-    else:
-        dense = counts.fillna(0).to_numpy(dtype=float)
-        shown_margins = False
-    extended = _with_totals(dense)
-    published = np.zeros(extended.shape, dtype=bool)
-    published[tuple(slice(0, n) for n in dense.shape)] = True
-    if shown_margins:
-        published[:] = True
-    primary = published & (extended > 0) & (extended < policy.threshold)
-    suppressed = _complete(extended, primary, published)
-    secondary = suppressed & ~primary
-
-    if isinstance(counts, pd.DataFrame):
-        rows, cols = dense.shape
-        keep = (slice(None), slice(None)) if shown_margins else (slice(0, rows), slice(0, cols))
-        index = _append(counts.index, margins_name) if shown_margins else counts.index
-        columns = _append(counts.columns, margins_name) if shown_margins else counts.columns
-
-        def frame(values: np.ndarray, dtype: str) -> pd.DataFrame:
-            return pd.DataFrame(values[keep], index=index, columns=columns).astype(dtype)
-
-        values = frame(extended, "Int64").mask(frame(suppressed, "bool"))
-        return Protection(values, frame(primary, "bool"), frame(secondary, "bool"))
-    if isinstance(counts.index, pd.MultiIndex):
-        pick = tuple(positions)
-    else:
-        pick = (np.arange(len(counts)),)
-
-    def series(values: np.ndarray, dtype: str) -> pd.Series:
-        return pd.Series(values[pick], index=counts.index, name=counts.name).astype(dtype)
-
-    values = series(extended, "Int64").mask(series(suppressed, "bool"))
-    return Protection(values, series(primary, "bool"), series(secondary, "bool"))
+    """Suppress a table of counts; see the module docstring. Suppressed cells are ``pd.NA``."""
+    if isinstance(counts, pd.Series):
+        result = protect(counts, policy, margins_name=margins_name)
+        pick = counts.index
+        return Protection(*(_reindexed(part, pick) for part in (result.table, result.primary, result.secondary)))
+    if counts.index.nlevels == 1 and counts.columns.nlevels == 1:
+        result = protect(counts, policy, margins_name=margins_name)
+        rows = [*counts.index, margins_name] if margins else list(counts.index)
+        cols = [*counts.columns, margins_name] if margins else list(counts.columns)
+        parts = (result.table, result.primary, result.secondary)
+        return Protection(*(part.loc[rows, cols] for part in parts))
+    return _protect_nested(counts, policy, margins, margins_name)
 
 
-def suppress_statistics(
-    values: pd.DataFrame | pd.Series, n: pd.DataFrame | pd.Series, policy: Policy
-) -> tuple[pd.DataFrame | pd.Series, int]:
-    """``values`` with every cell computed from fewer than threshold records missing."""
-    n = n.reindex_like(values) if isinstance(values, pd.DataFrame) else n.reindex(values.index)
-    small = (n.fillna(0) < policy.threshold).to_numpy()
-    had = np.asarray(pd.isna(values))
-    table = values.mask(small)
-    return table, int(np.sum(small & ~had))
+def _reindexed(series: pd.Series, index: pd.Index) -> pd.Series:
+    out = series.reindex(index)
+    return out.astype(series.dtype) if series.dtype == bool else out
 
 
-def _dense(counts: pd.Series) -> tuple[np.ndarray, list[np.ndarray]]:
-    index = counts.index.remove_unused_levels()
-    codes = [np.asarray(c) for c in index.codes]
-    if any((c < 0).any() for c in codes):  # missing labels: make them a level of their own
-        codes = [np.where(c < 0, len(level), c) for c, level in zip(codes, index.levels, strict=True)]
-    shape = tuple(int(c.max()) + 1 if len(c) else 0 for c in codes)
-    dense = np.zeros(shape, dtype=float)
-    np.add.at(dense, tuple(codes), counts.fillna(0).to_numpy(dtype=float))
-    return dense, codes
+def _protect_nested(counts: pd.DataFrame, policy: Policy, margins: bool, margins_name: str) -> Protection:
+    """A DataFrame with MultiIndex axes: protected as the N-D table it is, shown as pandas shows it."""
+    row_levels, col_levels = counts.index.nlevels, counts.columns.nlevels
+    names = [f"level_{i}" for i in range(row_levels + col_levels)]
+    flat = counts.copy()
+    flat.index = flat.index.set_names(names[:row_levels])
+    flat.columns = flat.columns.set_names(names[row_levels:])
+    series = flat.stack(list(range(col_levels)), future_stack=True)
+    result = protect(series, policy, margins_name=margins_name)
+    total_rows = (margins_name,) * row_levels
+    total_cols = (margins_name,) * col_levels
+
+    def shaped(full: pd.Series) -> pd.DataFrame:
+        def cell(row, col):
+            row = row if isinstance(row, tuple) else (row,)
+            col = col if isinstance(col, tuple) else (col,)
+            return full.get(row + col, pd.NA)
+
+        rows = list(counts.index) + ([total_rows] if margins else [])
+        cols = list(counts.columns) + ([total_cols] if margins else [])
+        frame = pd.DataFrame([[cell(r, c) for c in cols] for r in rows])
+        frame.index = _with_total(counts.index, margins, margins_name)
+        frame.columns = _with_total(counts.columns, margins, margins_name)
+        return frame
+
+    table = shaped(result.table).astype("Int64")
+    primary = shaped(result.primary).fillna(False).astype(bool)
+    secondary = shaped(result.secondary).fillna(False).astype(bool)
+    return Protection(table, primary, secondary)
 
 
-def _with_totals(dense: np.ndarray) -> np.ndarray:
-    """The array with one more slot on every axis holding the total along that axis."""
-    extended = dense
-    for axis in range(dense.ndim):
-        extended = np.concatenate([extended, extended.sum(axis=axis, keepdims=True)], axis=axis)
-    return extended
-
-
-def _complete(values: np.ndarray, primary: np.ndarray, published: np.ndarray) -> np.ndarray:
-    """Add suppressions until no line of the table has exactly one suppressed cell."""
-    suppressed = primary.copy()
-    candidate = published & (values > 0)
-    changed = True
-    while changed:
-        changed = False
-        for axis in range(values.ndim):
-            length = values.shape[axis]
-            s = np.moveaxis(suppressed, axis, -1).reshape(-1, length)
-            v = np.moveaxis(values, axis, -1).reshape(-1, length)
-            c = np.moveaxis(candidate, axis, -1).reshape(-1, length)
-            cost = np.where(c & ~s, v, np.inf)
-            fixable = (s.sum(axis=1) == 1) & np.isfinite(cost.min(axis=1))
-            if not fixable.any():
-                continue
-            lines = np.nonzero(fixable)[0]
-            s[lines, cost[lines].argmin(axis=1)] = True
-            shape = np.moveaxis(suppressed, axis, -1).shape
-            suppressed = np.moveaxis(s.reshape(shape), -1, axis)
-            changed = True
-    return suppressed
-
-
-def _append(index: pd.Index, name: str) -> pd.Index:
+def _with_total(index: pd.Index, margins: bool, margins_name: str) -> pd.Index:
+    if not margins:
+        return index
     if isinstance(index, pd.MultiIndex):
-        label = (name,) + ("",) * (index.nlevels - 1)
+        label = (margins_name,) + ("",) * (index.nlevels - 1)
         return index.append(pd.MultiIndex.from_tuples([label], names=index.names))
-    return index.append(pd.Index([name], name=index.name))
+    return index.append(pd.Index([margins_name], name=index.name))

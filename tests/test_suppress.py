@@ -1,4 +1,4 @@
-"""Suppression of count tables and statistics (output_filters.suppress), without a kernel."""
+"""Count tables in pandas' shapes (output_filters.suppress over the exact engine), without a kernel."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from output_filters import Policy, protect_counts
-from output_filters.suppress import suppress_statistics
 
 POLICY = Policy()
 
@@ -48,7 +47,6 @@ def test_primary_cells_are_those_between_zero_and_threshold():
     assert protection.primary["a"].tolist() == [False, True, True, False]
     assert pd.isna(protection.table.loc["x", "a"]) and pd.isna(protection.table.loc["y", "a"])
     assert protection.table.loc["w", "a"] == 0  # zeros are shown
-    assert protection.table.loc["z", "a"] == 10
 
 
 def test_zeros_are_never_complementary_cells():
@@ -104,9 +102,19 @@ def test_threshold_comes_from_the_policy():
     assert pd.isna(protect_counts(table, Policy(threshold=15)).table.loc["x", "a"])
 
 
-def test_statistics_from_small_groups_are_suppressed():
-    means = pd.Series([2.5, 3.1, 3.9], index=list("abc"))
-    n = pd.Series([9, 10, 200], index=list("abc"))
-    table, suppressed = suppress_statistics(means, n, POLICY)
-    assert suppressed == 1
-    assert pd.isna(table["a"]) and table["b"] == 3.1
+def test_nested_axes_keep_pandas_shape_and_protect_the_whole_cube():
+    index = pd.MultiIndex.from_product([["A", "B"], ["2023", "2024"]], names=["inst", "year"])
+    counts = pd.DataFrame(
+        [[50, 3, 40], [20, 30, 25], [15, 12, 60], [44, 18, 33]],
+        index=index,
+        columns=pd.Index(["x", "y", "z"], name="eth"),
+    )
+    protection = protect_counts(counts, POLICY, margins=True)
+    table = protection.table
+    assert list(table.index)[-1] == ("All", "") and list(table.columns)[-1] == "All"
+    assert pd.isna(table.loc[("A", "2023"), "y"])
+    assert table.loc[("All", ""), "All"] == counts.to_numpy().sum()
+    inner = table.drop(index=("All", ""), columns="All")
+    for _label, row in inner.iterrows():  # no row holds a single suppressed cell
+        assert row.isna().sum() != 1
+    assert protection.primary.loc[("A", "2023"), "y"] and not protection.secondary.loc[("A", "2023"), "y"]

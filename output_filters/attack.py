@@ -1,0 +1,254 @@
+"""The attacker's audit of a suppression pattern: how well can each suppressed cell be pinned down?
+
+The attacker knows every published cell, that every cell is a sum of atoms (the additivity
+of every table, linked tables included), that atoms lie in [0, grand total] (a-priori bounds
+as in Tau-Argus), and, when zeros are always shown, that every suppressed cell is at least 1.
+For a suppressed cell the two LPs "minimize / maximize the cell subject to all that" give the
+interval it is known to lie in; one suppressed cell alone in a row with a published total
+gets an interval of width 0.
+
+A HiGHS model is kept and re-solved with a new objective or new bounds, so consecutive LPs
+start from the previous basis (far cheaper than a fresh ``linprog`` each). Each solve also
+yields row duals, from which ``capacity_cut`` derives the cut that the suppression model
+(``output_filters.cell_suppression``) adds.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import threading
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from output_filters.linear_system import LinearSystem
+
+INF = highspy.kHighsInf
+
+
+@dataclass(frozen=True)
+class Extreme:
+    """The optimum of one attacker LP: its value, the witness table's cells, the row duals."""
+
+    value: float
+    cells: np.ndarray
+    duals: np.ndarray
+    objective: np.ndarray  # the LP's cost vector over atoms (a minimization)
+
+
+class InconsistentTable(ValueError):
+    """The published values contradict each other (no table of counts could produce them)."""
+
+
+class Attacker:
+    """The attacker's LPs over one system, for one suppression pattern at a time.
+
+    ``published`` holds each system cell's value (NaN: never published, e.g. a cell of a
+    published table built without true values). ``floor`` is what the attacker knows of a
+    suppressed cell from below: 1 when zeros are always shown (a suppressed cell is not 0),
+    else 0.
+
+    The LP keeps only what the pattern leaves open: atoms that are published cells are
+    constants, not columns, and totals made only of such atoms drop out. The model is built
+    for a pattern and reused, by changing bounds, for every pattern inside it (removing
+    cells one by one), and rebuilt when a pattern reaches beyond it.
+    """
+
+    def __init__(self, system: LinearSystem, published: np.ndarray, floor: float) -> None:
+        self.system = system
+        self.matrix = system.matrix
+        self.published = np.asarray(published, dtype=float)
+        self.floor = float(floor)
+        self.upper = float(system.upper) if np.isfinite(system.upper) else INF
+        n_cells, n_atoms = self.matrix.shape
+        sizes = np.diff(self.matrix.indptr)
+        single = np.flatnonzero(sizes == 1)
+        # an atom that is a cell of its own is that cell: its bounds are the cell's
+        self.column_cell = np.full(n_atoms, -1, dtype=np.int64)
+        self.column_cell[self.matrix.indices[self.matrix.indptr[single]]] = single
+        self.row_cells = np.flatnonzero(sizes != 1)
+        self.rows = sp.csr_array(self.matrix[self.row_cells])
+        self.atom_upper = np.where(np.isfinite(system.atom_upper), system.atom_upper, INF)
+        self.suppressed = np.zeros(n_cells, dtype=bool)
+        self.solves = 0
+        self._scope: np.ndarray | None = None  # the pattern the model was built for
+        self.set_pattern(self.suppressed)
+
+    def cell_bounds(self, suppressed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each cell's bounds for the attacker: its value if published, else [floor, upper]."""
+        unknown = np.isnan(self.published)
+        lower = np.where(unknown, 0.0, self.published)
+        upper = np.where(unknown, self.upper, self.published)
+        lower[suppressed] = self.floor
+        upper[suppressed] = self.upper
+        return lower, upper
+
+    def set_pattern(self, suppressed: np.ndarray) -> None:
+        """Publish every cell except ``suppressed`` (a boolean mask over system cells)."""
+        self.suppressed = np.asarray(suppressed, dtype=bool).copy()
+        if self._scope is None or (self.suppressed & ~self._scope).any():
+            self._build(self.suppressed)
+        lower, upper = self.cell_bounds(self.suppressed)
+        own = self.column_cell[self._free]
+        has = own >= 0
+        col_lower = np.where(has, lower[np.maximum(own, 0)], 0.0)
+        col_upper = np.where(has, upper[np.maximum(own, 0)], INF)
+        col_upper = np.minimum(col_upper, self.atom_upper[self._free])
+        cells = self.row_cells[self._kept]
+        self._highs.changeColsBounds(len(own), np.arange(len(own), dtype=np.int32), col_lower, col_upper)
+        self._highs.changeRowsBounds(
+            len(cells), np.arange(len(cells), dtype=np.int32), lower[cells] - self._offset, upper[cells] - self._offset
+        )
+
+    def _build(self, scope: np.ndarray) -> None:
+        """The LP for patterns inside ``scope``: free atoms as columns, totals touching them as rows."""
+        self._scope = scope.copy()
+        own = self.column_cell
+        fixed_value = np.where(own >= 0, self.published[np.maximum(own, 0)], np.nan)
+        fixed = (own >= 0) & ~scope[np.maximum(own, 0)] & ~np.isnan(fixed_value)
+        fixed |= self.atom_upper == 0
+        self.constants = np.where(fixed, np.nan_to_num(fixed_value), 0.0)
+        self.constants[self.atom_upper == 0] = 0.0
+        self._fixed = fixed
+        self._free = np.flatnonzero(~fixed)
+        self._column = np.full(len(fixed), -1, dtype=np.int64)
+        self._column[self._free] = np.arange(len(self._free))
+        offsets = self.rows @ self.constants
+        touched = (self.rows @ (~fixed).astype(float)) > 0
+        self._check_fixed_rows(~touched, offsets)
+        self._kept = np.flatnonzero(touched)
+        self._offset = offsets[self._kept]
+        block = sp.csc_array(self.rows[self._kept][:, self._free])
+        block.sort_indices()
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = len(self._free), len(self._kept)
+        lp.col_cost_ = np.zeros(len(self._free))
+        lp.col_lower_ = np.zeros(len(self._free))
+        lp.col_upper_ = self.atom_upper[self._free]
+        lp.row_lower_ = np.zeros(len(self._kept))
+        lp.row_upper_ = np.full(len(self._kept), INF)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = block.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = block.indices.astype(np.int32)
+        lp.a_matrix_.value_ = block.data.astype(float)
+        self._highs = new_highs()
+        self._highs.passModel(lp)
+        self._cost_columns = np.zeros(0, dtype=np.int32)
+
+    def _check_fixed_rows(self, dropped: np.ndarray, offsets: np.ndarray) -> None:
+        cells = self.row_cells[dropped]
+        lower, upper = self.cell_bounds(self._scope)
+        sums = offsets[dropped]
+        if np.any((sums < lower[cells] - 1e-6) | (sums > upper[cells] + 1e-6)):
+            raise InconsistentTable(
+                "the published cells contradict each other (a total differs from the sum of its published "
+                "parts); check that the margins are the true totals of the inner cells"
+            )
+
+    def extreme(self, cell: int, maximize: bool) -> Extreme:
+        """Solve min (or max) of ``cell``; an unbounded maximum has value ``inf``."""
+        atoms = self.matrix.indices[self.matrix.indptr[cell] : self.matrix.indptr[cell + 1]]
+        columns = self._column[atoms]
+        columns = columns[columns >= 0].astype(np.int32)
+        sign = -1.0 if maximize else 1.0
+        if len(self._cost_columns):
+            self._highs.changeColsCost(len(self._cost_columns), self._cost_columns, np.zeros(len(self._cost_columns)))
+        self._highs.changeColsCost(len(columns), columns, np.full(len(columns), sign))
+        self._cost_columns = columns
+        objective = np.zeros(self.matrix.shape[1])
+        objective[atoms] = sign
+        self._highs.run()
+        self.solves += 1
+        status = self._highs.getModelStatus()
+        if status == highspy.HighsModelStatus.kOptimal:
+            solution = self._highs.getSolution()
+            values = self.constants.copy()
+            values[self._free] = solution.col_value
+            cells = np.asarray(self.matrix @ values, dtype=float)
+            duals = np.zeros(len(self.row_cells))
+            duals[self._kept] = solution.row_dual
+            return Extreme(float(cells[cell]), cells, duals, objective)
+        if status == highspy.HighsModelStatus.kUnbounded and maximize:
+            return Extreme(float("inf"), np.full(self.matrix.shape[0], np.nan), np.zeros(0), objective)
+        if status == highspy.HighsModelStatus.kInfeasible:
+            raise InconsistentTable(
+                "the published cells contradict each other (no non-negative table adds up to them); "
+                "check that the margins are the true totals of the inner cells"
+            )
+        raise RuntimeError(
+            f"the attacker LP for cell {cell} ended with HiGHS status {status}; please report this table"
+        )
+
+    def interval(self, cell: int) -> tuple[float, float]:
+        """The attacker's (low, high) for one cell under the current pattern."""
+        return self.extreme(cell, maximize=False).value, self.extreme(cell, maximize=True).value
+
+    def capacity_cut(self, extreme: Extreme, values: np.ndarray, target: float) -> tuple[np.ndarray, float]:
+        """The cut w·y ≥ rhs that every pattern y meeting "LP minimum ≤ target" satisfies.
+
+        For any multipliers π on the rows, with d = c − Aᵀπ the reduced costs, weak duality
+        bounds the LP minimum from below by Σ_rows min(π l, π u) + Σ_columns min(d l, d u).
+        A cell's bounds are [v, v] when published and [floor, upper] when suppressed (y = 1),
+        so each cell with multiplier μ (π for a row cell, d for a one-atom cell) contributes
+        μ·v − w·y with w = μ·(v − floor) if μ > 0, |μ|·(upper − v) if μ < 0. That bound is
+        K − w·y, and the requirement needs w·y ≥ K − target. The cut is valid whatever the
+        duals' accuracy (it is computed here, not taken from the solver).
+        """
+        multiplier = np.zeros(self.matrix.shape[0])
+        multiplier[self.row_cells] = extreme.duals
+        d = extreme.objective - self.rows.T @ extreme.duals
+        own = self.column_cell >= 0
+        multiplier[self.column_cell[own]] = d[own]
+        free = d[~own]
+        bounds = self.atom_upper[~own]
+        if np.any((free < 0) & ~np.isfinite(bounds)) or (not np.isfinite(self.upper) and np.any(multiplier < 0)):
+            return np.zeros_like(values), -np.inf  # no finite bound: nothing to learn from these duals
+        atom_term = float(np.minimum(0.0, free * np.where(np.isfinite(bounds), bounds, 0.0)).sum())
+        w = np.where(multiplier > 0, multiplier * (values - self.floor), -multiplier * (self.upper - values))
+        constant = float(multiplier @ values) + atom_term
+        return np.maximum(w, 0.0), constant - target
+
+
+_banner_shown = False
+_banner_lock = threading.Lock()
+
+
+def new_highs() -> highspy.Highs:
+    """A silent HiGHS instance set for hot-started LPs.
+
+    The first instance per process prints a banner on file descriptor 1 before any option can
+    be set; in a kernel that would reach the notebook, so it goes to /dev/null.
+    """
+    global _banner_shown
+    with _banner_lock:
+        if _banner_shown:
+            highs = highspy.Highs()
+        else:
+            highs = _silently(highspy.Highs)
+            _banner_shown = True
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("presolve", "off")  # keeps the basis between solves
+    highs.setOptionValue("random_seed", 0)
+    highs.setOptionValue("simplex_strategy", 4)  # primal: after a new objective the basis stays feasible
+    return highs
+
+
+def _silently(make):
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no usable stdout: nothing to protect
+        return make()
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            made = make()
+            ctypes.CDLL(None).fflush(None)  # the banner may sit in C's stdout buffer
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    return made
