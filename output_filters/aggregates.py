@@ -25,6 +25,7 @@ from pandas.core.groupby.groupby import GroupBy
 from kernels.marks import is_record_level, mark_protected
 from output_filters import patching
 from output_filters.exceptions import DisclosureError
+from output_filters.ledger import Ledger
 from output_filters.policy import Policy
 from output_filters.rules import Cells, contributions, judge
 from output_filters.suppress import counts_note, protect_counts
@@ -60,6 +61,7 @@ CUSTOM_REASON = (
 )
 
 _state = threading.local()
+_ledger: Ledger | None = None
 _originals: dict[tuple[Any, str], Callable] = {}
 _policy = Policy()
 
@@ -117,9 +119,39 @@ def _involves_records(args: tuple, kwargs: dict) -> bool:
 # ---- counts ------------------------------------------------------------------------------
 
 
-def protect_series(counts: pd.Series) -> tuple[pd.Series, int, int]:
-    protection = protect_counts(counts, _policy)
+def protect_series(counts: pd.Series, dims: list[pd.Series] | None = None) -> tuple[pd.Series, int, int]:
+    """Protect a Series of counts; with the records' ``dims``, jointly with linked tables shown before."""
+    protection = protect_counts(counts, _policy, ledger=_ledger if dims else None, dims=dims)
     return protection.table, int(protection.primary.sum()), int(protection.secondary.sum())
+
+
+def ledger() -> Ledger | None:
+    """The session's ledger of count tables shown (None outside a secure kernel)."""
+    return _ledger
+
+
+def record_dims(*values) -> list[pd.Series] | None:
+    """The records' dimension Series behind a table (None if they are not all Series of one index)."""
+    dims: list[pd.Series] = []
+    for value in values:
+        dims.extend(value if isinstance(value, list | tuple) else [value])
+    if not dims or not all(isinstance(d, pd.Series) for d in dims):
+        return None
+    if any(not d.index.equals(dims[0].index) for d in dims[1:]):
+        return None
+    return dims
+
+
+def group_dims(gb: GroupBy, extra: pd.Series | None = None) -> list[pd.Series] | None:
+    """The grouping keys of ``gb`` as Series of the records (plus ``extra``), if they can be had."""
+    index = gb.obj.index
+    dims = []
+    for grouping in gb._grouper.groupings:
+        vector = grouping.grouping_vector
+        if len(vector) != len(index):
+            return None
+        dims.append(pd.Series(np.asarray(vector), index=index, name=grouping.name))
+    return record_dims(*dims, *([extra] if extra is not None else []))
 
 
 def _protect_columns(counts: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
@@ -149,13 +181,24 @@ def count_result(result, gb: GroupBy | None = None):
 
 
 def _group_counts(original, gb: GroupBy, *args, **kwargs):
-    return count_result(original(gb, *args, **kwargs), gb)
+    result = original(gb, *args, **kwargs)
+    if original.__name__ == "size" and isinstance(result, pd.Series):  # additive: a linked table
+        table, p, s = protect_series(result, group_dims(gb))
+        return protected(table, counts_note(p, s, _policy))
+    return count_result(result, gb)
 
 
 def _value_counts(original, obj, *args, **kwargs):
     normalize = kwargs.pop("normalize", False)
     counts = original(obj, *args, **kwargs)
-    table, p, s = protect_series(counts)
+    if isinstance(obj, GroupBy):
+        dims = group_dims(obj, obj.obj if isinstance(obj.obj, pd.Series) else None)
+    elif isinstance(obj, pd.DataFrame):
+        subset = args[0] if args else kwargs.get("subset")
+        dims = record_dims([obj[c] for c in (subset or obj.columns)])
+    else:
+        dims = record_dims(obj)
+    table, p, s = protect_series(counts, dims if counts.index.nlevels == len(dims or []) else None)
     note = counts_note(p, s, _policy)
     if normalize:
         shares = original(obj, *args, normalize=True, **kwargs)
@@ -345,10 +388,11 @@ def _by_name(label, funcs):
 # ---- installation -----------------------------------------------------------------------
 
 
-def install(policy: Policy) -> None:
-    """Wrap the aggregation entry points (idempotent)."""
-    global _policy
+def install(policy: Policy, linked: bool = True) -> None:
+    """Wrap the aggregation entry points (idempotent); ``linked`` keeps a ledger of tables shown."""
+    global _policy, _ledger
     _policy = policy
+    _ledger = Ledger(policy) if linked else None
     if _originals:
         return
     for name in ("size", "count"):

@@ -303,6 +303,8 @@ def suppression_note(primary: int, secondary: int, policy: Policy) -> str:
     """E.g. "3 cells suppressed: fewer than 10 records; 2 more to protect the totals"."""
     if not primary and not secondary:
         return ""
+    if not primary:
+        return f"{secondary} cell{'s' if secondary != 1 else ''} suppressed to protect the totals"
     text = f"{primary} cell{'s' if primary != 1 else ''} suppressed: fewer than {policy.threshold} records"
     return text + (f"; {secondary} more to protect the totals" if secondary else "")
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from output_filters.ledger import Ledger
 from output_filters.policy import Policy
-from output_filters.secondary import protect, suppression_note
+from output_filters.secondary import Suppression, protect, suppression_note
 
 
 @dataclass(frozen=True)
@@ -43,19 +44,34 @@ def protect_counts(
     *,
     margins: bool = False,
     margins_name: str = "All",
+    ledger: Ledger | None = None,
+    dims: list[pd.Series] | None = None,
 ) -> Protection:
-    """Suppress a table of counts; see the module docstring. Suppressed cells are ``pd.NA``."""
+    """Suppress a table of counts; see the module docstring. Suppressed cells are ``pd.NA``.
+
+    With a ``ledger`` and the records' ``dims`` (one Series per table dimension, in axis
+    order), the table is also protected together with the linked tables shown before it.
+    """
+    linked = (ledger, dims) if ledger is not None and dims else None
     if isinstance(counts, pd.Series):
-        result = protect(counts, policy, margins_name=margins_name)
-        pick = counts.index
-        return Protection(*(_reindexed(part, pick) for part in (result.table, result.primary, result.secondary)))
+        parts = _full(protect(counts, policy, margins_name=margins_name), linked)
+        return Protection(*(_reindexed(part, counts.index) for part in parts))
     if counts.index.nlevels == 1 and counts.columns.nlevels == 1:
-        result = protect(counts, policy, margins_name=margins_name)
+        parts = _full(protect(counts, policy, margins_name=margins_name), linked)
         rows = [*counts.index, margins_name] if margins else list(counts.index)
         cols = [*counts.columns, margins_name] if margins else list(counts.columns)
-        parts = (result.table, result.primary, result.secondary)
         return Protection(*(part.loc[rows, cols] for part in parts))
-    return _protect_nested(counts, policy, margins, margins_name)
+    return _protect_nested(counts, policy, margins, margins_name, linked)
+
+
+def _full(result: Suppression, linked) -> tuple:
+    """The engine's table with every margin and its masks, after the linked-table check."""
+    if linked is None:
+        return result.table, result.primary, result.secondary
+    ledger, dims = linked
+    table = ledger.protect(dims, result.table)
+    hidden = table.isna() & ~result.primary
+    return table, result.primary, hidden.astype(bool) | result.secondary
 
 
 def _reindexed(series: pd.Series, index: pd.Index) -> pd.Series:
@@ -63,7 +79,7 @@ def _reindexed(series: pd.Series, index: pd.Index) -> pd.Series:
     return out.astype(series.dtype) if series.dtype == bool else out
 
 
-def _protect_nested(counts: pd.DataFrame, policy: Policy, margins: bool, margins_name: str) -> Protection:
+def _protect_nested(counts: pd.DataFrame, policy: Policy, margins: bool, margins_name: str, linked) -> Protection:
     """A DataFrame with MultiIndex axes: protected as the N-D table it is, shown as pandas shows it."""
     row_levels, col_levels = counts.index.nlevels, counts.columns.nlevels
     names = [f"level_{i}" for i in range(row_levels + col_levels)]
@@ -71,7 +87,7 @@ def _protect_nested(counts: pd.DataFrame, policy: Policy, margins: bool, margins
     flat.index = flat.index.set_names(names[:row_levels])
     flat.columns = flat.columns.set_names(names[row_levels:])
     series = flat.stack(list(range(col_levels)), future_stack=True)
-    result = protect(series, policy, margins_name=margins_name)
+    full_table, full_primary, full_secondary = _full(protect(series, policy, margins_name=margins_name), linked)
     total_rows = (margins_name,) * row_levels
     total_cols = (margins_name,) * col_levels
 
@@ -88,9 +104,9 @@ def _protect_nested(counts: pd.DataFrame, policy: Policy, margins: bool, margins
         frame.columns = _with_total(counts.columns, margins, margins_name)
         return frame
 
-    table = shaped(result.table).astype("Int64")
-    primary = shaped(result.primary).fillna(False).astype(bool)
-    secondary = shaped(result.secondary).fillna(False).astype(bool)
+    table = shaped(full_table).astype("Int64")
+    primary = shaped(full_primary).fillna(False).astype(bool)
+    secondary = shaped(full_secondary).fillna(False).astype(bool)
     return Protection(table, primary, secondary)
 
 

@@ -137,7 +137,14 @@ def crosstab(
     counts = original(index, columns, **names)
     if values is None or kind_of(aggfunc) == "count":
         policy = aggregates.current_policy()
-        protection = protect_counts(counts, policy, margins=margins or bool(normalize), margins_name=margins_name)
+        protection = protect_counts(
+            counts,
+            policy,
+            margins=margins or bool(normalize),
+            margins_name=margins_name,
+            ledger=aggregates.ledger(),
+            dims=aggregates.record_dims(index, columns),
+        )
         note = protection.note(policy)
         if not normalize:
             table = protection.table if margins else protection.table.loc[counts.index, counts.columns]
@@ -175,7 +182,18 @@ def pivot_table(original, data, values=None, index=None, columns=None, aggfunc="
     margins_name = kwargs.pop("margins_name", "All")
     counts = original(data, aggfunc=aggfunc, **where, **kwargs)
     if isinstance(counts, pd.DataFrame) and not isinstance(counts.columns, pd.MultiIndex) and columns is not None:
-        protection = protect_counts(counts, aggregates.current_policy(), margins=margins, margins_name=margins_name)
+        try:
+            dims = aggregates.record_dims(*(data[name] for name in _names(index) + _names(columns)))
+        except (KeyError, TypeError):  # keys that are not columns (Groupers, arrays): not linked
+            dims = None
+        protection = protect_counts(
+            counts,
+            aggregates.current_policy(),
+            margins=margins,
+            margins_name=margins_name,
+            ledger=aggregates.ledger(),
+            dims=dims,
+        )
         return protected(protection.table, protection.note(aggregates.current_policy()))
     if margins:
         raise DisclosureError("pivot_table counts with margins: pivot one value column at a time")
@@ -193,3 +211,9 @@ def _denominators(counts: pd.DataFrame, normalize, shares: pd.DataFrame) -> pd.D
     elif normalize == "columns":
         frame = frame.apply(lambda column: pd.Series(cols.get(column.name, total), index=shares.index))
     return frame
+
+
+def _names(keys) -> list:
+    if keys is None:
+        return []
+    return list(keys) if isinstance(keys, list | tuple) else [keys]
