@@ -2,8 +2,10 @@
 
 Every server runs from the project's virtual environment with the user-server configuration
 in ``hub/user_server`` (only the ``enclave`` kernel, no terminals, no downloads), in a home
-directory under ``var/users/<name>`` that starts with the example notebooks. Reviewers review
-releases; they get no research server.
+directory under ``var/users/<name>`` that starts with the example notebooks. When the hub runs
+as root the server runs as the user's own system account (``hub.provisioning``), so its
+kernels can read that user's approved uses and nothing else; otherwise (a developer's
+machine) under the hub's account. Reviewers review releases; they get no research server.
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ import shutil
 import sys
 from pathlib import Path
 
-from jupyterhub.spawner import SimpleLocalProcessSpawner
+from jupyterhub.spawner import SimpleLocalProcessSpawner, set_user_setuid
 from tornado import web
 from traitlets import default
 
 from hub.accounts import AccountStore
+from hub.provisioning import isolation_enabled, prepare_home, system_user
 from warehouse.settings import REPO, var_dir
 
 USER_SERVER_CONFIG = REPO / "hub" / "user_server"
 EXAMPLES = REPO / "notebooks"
-PASSED_ON = ("ENCLAVE_VAR", "ENCLAVE_POLICY", "ENCLAVE_DATABASE_URL", "ENCLAVE_STUDENT_KEY")
+# What a user server may know of the hub's environment. Never the warehouse URL (it may carry
+# database credentials) or the student-key secret: kernels read extracts only.
+PASSED_ON = ("ENCLAVE_POLICY",)
 
 
 def _refusal(message: str) -> web.HTTPError:
@@ -33,10 +38,11 @@ def _refusal(message: str) -> web.HTTPError:
 
 
 class EnclaveSpawner(SimpleLocalProcessSpawner):
-    """A local JupyterLab server per user, configured for the secure kernel.
+    """A local JupyterLab server per user, configured for the secure kernel."""
 
-    Every server runs under the hub's own system account: the kernel's reach is the hub's.
-    """
+    @property
+    def isolated(self) -> bool:
+        return isolation_enabled()
 
     @default("home_dir_template")
     def _default_home_dir_template(self) -> str:
@@ -52,7 +58,7 @@ class EnclaveSpawner(SimpleLocalProcessSpawner):
 
     @default("args")
     def _default_args(self) -> list[str]:
-        return ["--allow-root"] if os.geteuid() == 0 else []
+        return ["--allow-root"] if os.geteuid() == 0 and not self.isolated else []
 
     async def start(self):
         store = getattr(self.authenticator, "store", None) or AccountStore()
@@ -71,6 +77,27 @@ class EnclaveSpawner(SimpleLocalProcessSpawner):
             target = home / example.name
             if not target.exists():
                 shutil.copyfile(example, target)
+        if self.isolated:
+            prepare_home(home, self.user.name)
+
+    def make_preexec_fn(self, name):
+        if not self.isolated:
+            return super().make_preexec_fn(name)
+        switch = set_user_setuid(system_user(name), chdir=False)
+        home = self.home_dir
+
+        def preexec() -> None:
+            switch()
+            os.chdir(home)
+
+        return preexec
+
+    def user_env(self, env: dict[str, str]) -> dict[str, str]:
+        env = super().user_env(env)
+        if self.isolated:
+            env["USER"] = system_user(self.user.name)
+            env["SHELL"] = "/usr/sbin/nologin"
+        return env
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
@@ -85,6 +112,6 @@ class EnclaveSpawner(SimpleLocalProcessSpawner):
             ENCLAVE_USER=self.user.name,  # kernels.data shows this user's approved uses only
         )
         for name in PASSED_ON:
-            if name in os.environ and name != "ENCLAVE_VAR":
+            if name in os.environ:
                 env[name] = os.environ[name]
         return env

@@ -20,12 +20,14 @@ from typing import Any
 import nbformat
 import papermill
 from nbconvert import HTMLExporter
+from sqlalchemy.exc import OperationalError
 
 from templates.exceptions import TemplateError
 from warehouse.db import connect
 from warehouse.elements import check_year
 from warehouse.exceptions import WarehouseError
 from warehouse.institutions import SEGMENTS, get_institution
+from warehouse.workspace import current_user, visible_uses
 
 TEMPLATES_DIR = Path(__file__).resolve().parent
 KERNEL = "enclave"
@@ -100,10 +102,13 @@ def check_values(template: Template, values: dict[str, Any]) -> None:
     code = values.get("institution")
     if code is not None and code != "ALL":
         try:
-            member = get_institution(connect(), code)
+            member = get_institution(connect(readonly=True), code)
         except WarehouseError as error:
             raise TemplateError(f"parameter institution: {error}") from None
-        if template.segment and member.segment != template.segment:
+        except (OperationalError, PermissionError):  # a user's own kernel cannot read the warehouse
+            _check_in_extracts(code)
+            member = None
+        if member is not None and template.segment and member.segment != template.segment:
             raise TemplateError(
                 f"parameter institution: {template.name} reports on {SEGMENTS[template.segment]}s, "
                 f"but {code} is a {SEGMENTS[member.segment]}"
@@ -113,6 +118,16 @@ def check_values(template: Template, values: dict[str, Any]) -> None:
             check_year(year)
         except WarehouseError as error:
             raise TemplateError(f"parameter years: {error}") from None
+
+
+def _check_in_extracts(code: str) -> None:
+    """An institution code checked against the extracts this process may read."""
+    known = {code for manifest in visible_uses(current_user()) for code in manifest.institutions}
+    if code not in known:
+        raise TemplateError(
+            f"parameter institution: {code!r} is not an institution in your approved uses; "
+            f"yours: {', '.join(sorted(known)) or 'none'}"
+        )
 
 
 def run_report(name: str, given: dict[str, str], out_dir: Path) -> ReportResult:

@@ -1,7 +1,7 @@
 """Shared fixtures.
 
 - ``isolated_state`` (autouse): ENCLAVE_VAR points into the test's tmp_path, so no test reads
-  or writes the developer's var/.
+  or writes the developer's var/; ENCLAVE_ISOLATION is off (no system accounts are made).
 - ``demo_var`` (session): a small demo consortium (3,000 students, seed 7) built once through
   the real generator and upload path; tests treat it as read-only.
 - ``use_demo``: points ENCLAVE_VAR at ``demo_var`` for one test (read-only use).
@@ -38,6 +38,8 @@ DEMO_SEED = 7
 def isolated_state(tmp_path, monkeypatch):
     state = tmp_path / "var"
     monkeypatch.setenv("ENCLAVE_VAR", str(state))
+    # Separate system accounts only where a test asks for them (test_isolation.py, tests/e2e).
+    monkeypatch.setenv("ENCLAVE_ISOLATION", "off")
     for name in (
         "ENCLAVE_DATABASE_URL",
         "ENCLAVE_ACCOUNTS_URL",
@@ -53,7 +55,7 @@ def isolated_state(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def demo_var(tmp_path_factory) -> Path:
     state = tmp_path_factory.mktemp("demo") / "var"
-    env = dict(os.environ, ENCLAVE_VAR=str(state))
+    env = dict(os.environ, ENCLAVE_VAR=str(state), ENCLAVE_ISOLATION="off")
     subprocess.run(
         [
             sys.executable,

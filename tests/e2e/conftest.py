@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,12 +41,17 @@ class RunningHub:
 
 
 @pytest.fixture(scope="session")
-def hub(demo_var, tmp_path_factory):
-    state = tmp_path_factory.mktemp("hub") / "var"
+def hub(demo_var):
+    # Under /tmp rather than pytest's private temporary directory: when the hub runs as root,
+    # user servers run as the users' own system accounts and must be able to reach var/.
+    top = Path(tempfile.mkdtemp(prefix="enclave-hub-", dir="/tmp"))
+    top.chmod(0o711)
+    state = top / "var"
     shutil.copytree(demo_var, state)
     ports = {name: free_port() for name in ("ENCLAVE_PORT", "ENCLAVE_HUB_PORT", "ENCLAVE_PROXY_API_PORT")}
-    env = dict(os.environ, ENCLAVE_VAR=str(state), **{k: str(v) for k, v in ports.items()})
-    log = state / "hub-test.log"
+    env = {k: v for k, v in os.environ.items() if k != "ENCLAVE_ISOLATION"}  # the hub decides, as in production
+    env.update(ENCLAVE_VAR=str(state), **{k: str(v) for k, v in ports.items()})
+    log = top / "hub-test.log"
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "hub.cli", "serve"],
@@ -78,6 +84,7 @@ def hub(demo_var, tmp_path_factory):
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
     _stop_leftovers(state)
+    shutil.rmtree(top, ignore_errors=True)
 
 
 def _stop_leftovers(state: Path) -> None:
