@@ -54,24 +54,31 @@ def protect_counts(
     """
     linked = (ledger, dims) if ledger is not None and dims else None
     if isinstance(counts, pd.Series):
-        parts = _full(protect(counts, policy, margins_name=margins_name), linked)
+        parts = _full(protect(counts, policy, margins_name=margins_name), linked, policy)
         return Protection(*(_reindexed(part, counts.index) for part in parts))
     if counts.index.nlevels == 1 and counts.columns.nlevels == 1:
-        parts = _full(protect(counts, policy, margins_name=margins_name), linked)
+        parts = _full(protect(counts, policy, margins_name=margins_name), linked, policy)
         rows = [*counts.index, margins_name] if margins else list(counts.index)
         cols = [*counts.columns, margins_name] if margins else list(counts.columns)
         return Protection(*(part.loc[rows, cols] for part in parts))
     return _protect_nested(counts, policy, margins, margins_name, linked)
 
 
-def _full(result: Suppression, linked) -> tuple:
-    """The engine's table with every margin and its masks, after the linked-table check."""
-    if linked is None:
-        return result.table, result.primary, result.secondary
-    ledger, dims = linked
-    table = ledger.protect(dims, result.table)
-    hidden = table.isna() & ~result.primary
-    return table, result.primary, hidden.astype(bool) | result.secondary
+def _full(result: Suppression, linked, policy: Policy) -> tuple:
+    """The engine's table with every margin and its masks, after the linked-table check.
+
+    With ``show_zeros`` off, zero cells are hidden too (as suppressed, without a protection
+    requirement: hiding them only leaves an attacker less to work with).
+    """
+    table, primary, secondary = result.table, result.primary, result.secondary
+    if linked is not None:
+        ledger, dims = linked
+        table = ledger.protect(dims, table)
+        secondary = (table.isna() & ~primary).astype(bool) | secondary
+    if not policy.show_zeros:
+        zeros = (table == 0).fillna(False).astype(bool)
+        table, secondary = table.mask(zeros), secondary | zeros
+    return table, primary, secondary
 
 
 def _reindexed(series: pd.Series, index: pd.Index) -> pd.Series:
@@ -87,7 +94,7 @@ def _protect_nested(counts: pd.DataFrame, policy: Policy, margins: bool, margins
     flat.index = flat.index.set_names(names[:row_levels])
     flat.columns = flat.columns.set_names(names[row_levels:])
     series = flat.stack(list(range(col_levels)), future_stack=True)
-    full_table, full_primary, full_secondary = _full(protect(series, policy, margins_name=margins_name), linked)
+    full_table, full_primary, full_secondary = _full(protect(series, policy, margins_name=margins_name), linked, policy)
     total_rows = (margins_name,) * row_levels
     total_cols = (margins_name,) * col_levels
 

@@ -118,3 +118,12 @@ def test_nested_axes_keep_pandas_shape_and_protect_the_whole_cube():
     for _label, row in inner.iterrows():  # no row holds a single suppressed cell
         assert row.isna().sum() != 1
     assert protection.primary.loc[("A", "2023"), "y"] and not protection.secondary.loc[("A", "2023"), "y"]
+
+
+def test_zeros_are_hidden_when_the_policy_says_so():
+    table = pd.DataFrame({"a": [0, 30, 40], "b": [50, 60, 0]}, index=list("xyz"))
+    shown = protect_counts(table, Policy(show_zeros=True)).table
+    hidden = protect_counts(table, Policy(show_zeros=False)).table
+    assert shown.loc["x", "a"] == 0 and shown.loc["z", "b"] == 0
+    assert pd.isna(hidden.loc["x", "a"]) and pd.isna(hidden.loc["z", "b"])
+    assert hidden.loc["y", "a"] == 30
