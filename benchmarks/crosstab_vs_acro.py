@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from crosstab_overhead import records as overhead_records  # the script's own folder is on sys.path
 
 from kernels.marks import mark_record_level
 from output_filters import Policy, aggregates
@@ -144,28 +145,8 @@ with open(job["out"], "w") as handle:
 
 
 def records(rows: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    institutions = [f"I{n:02d}" for n in range(13)]
-    ethnicities = [
-        "Hispanic/Latino",
-        "White",
-        "Asian",
-        "Black/African American",
-        "Two or More",
-        "Filipino",
-        "Not Reported",
-        "American Indian/Alaska Native",
-        "Pacific Islander",
-    ]
-    sizes = np.linspace(3, 0.2, 13)
-    shares = np.array([55, 21, 10, 5, 4, 2.5, 1.6, 0.5, 0.4])
-    return pd.DataFrame(
-        {
-            "institution": rng.choice(institutions, rows, p=sizes / sizes.sum()),
-            "year": rng.choice(["2022-23", "2023-24", "2024-25"], rows),
-            "ethnicity": rng.choice(ethnicities, rows, p=shares / shares.sum()),
-        }
-    )
+    """The same synthetic records as benchmarks/crosstab_overhead.py."""
+    return overhead_records(rows, seed)
 
 
 def axis(frame: pd.DataFrame, names: tuple[str, ...]) -> pd.Series | list[pd.Series]:
