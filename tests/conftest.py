@@ -12,6 +12,7 @@
   first time a test needs it; fails, never skips, when Debian's server binaries are missing.
 - ``warehouse_url``: parametrized ``sqlite`` / ``postgresql``: a fresh warehouse database at
   the newest schema, set as ENCLAVE_DATABASE_URL; tests that take it run on both databases.
+- ``adopted_warehouse``: an engine on ``warehouse_url`` with the shipped element sets adopted.
 - ``empty_warehouse_url``: the same, but with no schema at all (for the migrations).
 - ``backend`` (module): parametrized ``sqlite`` / ``postgresql``, for a module that builds a
   warehouse once (``new_warehouse``) and gives each test a copy (``copy_warehouse``).
@@ -130,6 +131,19 @@ def _database(request, monkeypatch, state: Path, *, empty: bool) -> str:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def warehouse_url(request, isolated_state, monkeypatch) -> str:
     return _database(request, monkeypatch, isolated_state, empty=False)
+
+
+@pytest.fixture
+def adopted_warehouse(warehouse_url):
+    """An engine on ``warehouse_url`` (both databases) with every shipped element set adopted."""
+    from warehouse.adoption import adopt_all
+    from warehouse.db import connect, create_schema
+
+    engine = connect()
+    create_schema(engine)
+    adopt_all(engine, "tests")
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

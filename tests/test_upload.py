@@ -21,8 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 import warehouse.upload as upload_module
-from warehouse.adoption import adopt_all
-from warehouse.db import connect, create_schema
+from warehouse.db import connect
 from warehouse.elements import load_element_set
 from warehouse.exceptions import ElementSetError, UnknownInstitution, UploadRejected, WarehouseError
 from warehouse.institutions import add_institution
@@ -109,13 +108,8 @@ def batch_rows(engine) -> list[tuple]:
 
 
 @pytest.fixture
-def engine(warehouse_url):
-    """The warehouse (SQLite or PostgreSQL) with every shipped element set adopted."""
-    engine = connect()
-    create_schema(engine)
-    adopt_all(engine, "tests")
-    yield engine
-    engine.dispose()
+def engine(adopted_warehouse):
+    return adopted_warehouse
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ from sqlalchemy import select
 
 from tests.test_upload import KEYER, counts, course_row, write_csv
 from warehouse import extracts
-from warehouse.adoption import adopt_all
-from warehouse.db import connect, create_schema
 from warehouse.exceptions import UnknownInstitution, WarehouseError
 from warehouse.institutions import add_institution
 from warehouse.read import read_table
@@ -22,12 +20,8 @@ from warehouse.withdraw import held_rows, withdraw
 
 
 @pytest.fixture
-def engine(warehouse_url):
-    engine = connect()
-    create_schema(engine)
-    adopt_all(engine, "tests")
-    yield engine
-    engine.dispose()
+def engine(adopted_warehouse):
+    return adopted_warehouse
 
 
 @pytest.fixture

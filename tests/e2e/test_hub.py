@@ -167,3 +167,22 @@ def test_saved_notebooks_keep_only_outputs_that_passed(hub):
     assert "checked output 41" in stored
     assert "FORGED" not in stored
     assert stored.count("did not come through the output filter") == 2
+
+
+def test_an_author_runs_a_report_from_her_own_kernel(hub):
+    """What the README tells a report author to try first, as her own account."""
+    client = HubClient(hub.url)
+    assert client.login("demo-author", hub.passwords["demo-author"]).status_code == 302
+    client.open_lab("demo-author")
+    kernel_id = client.start_kernel("demo-author").json()["id"]
+    out = client.execute(
+        "demo-author",
+        kernel_id,
+        "from templates.runner import run_report\n"
+        "result = run_report('course_success', {'years': '2024-25'}, 'reports')\nprint(result.html.name)",
+        timeout=300,
+    )
+    assert out.reply["status"] == "ok", out.text
+    assert "course_success.html" in out.text
+    html = (hub.state / "users" / "demo-author" / "reports" / "course_success.html").read_text()
+    assert "Course success rate by term and ethnicity" in html and "data.load" not in html
