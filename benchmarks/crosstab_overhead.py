@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from kernels.marks import mark_record_level
-from output_filters import Policy, aggregates
+from output_filters import Policy
+from output_filters.guards import aggregates
 
 
 def records(rows: int, seed: int = 0) -> pd.DataFrame:

@@ -43,7 +43,8 @@ import pandas as pd
 from crosstab_overhead import records as overhead_records  # the script's own folder is on sys.path
 
 from kernels.marks import mark_record_level
-from output_filters import Policy, aggregates
+from output_filters import Policy
+from output_filters.guards import aggregates
 
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv-acro"

@@ -4,7 +4,7 @@ Seeded 20×8 and 20×8×3 count tables (counts 10–199, about 20 % small cells 
 zeros), all margins published, FREQ(10, 30): cells of 1–9 are primaries and need an attacker
 interval of max(1, 30 % of the value) each way; zeros are never suppressed. For each table:
 
-- ours: ``output_filters.secondary.protect`` with the default policy (2 s time limit);
+- ours: ``output_filters.engine.secondary.protect`` with the default policy (2 s time limit);
 - the proven optimum: the same exact model with no time limit;
 - Tau-Argus OPT (``pytauargus``, its HiGHS engine, unit cost so it too minimizes the number
   of cells), run in its own virtual environment, ``benchmarks/.venv-tauargus/``, made from
@@ -39,9 +39,9 @@ import pandas as pd
 from scipy.optimize import linprog
 
 from output_filters import Policy
-from output_filters.cell_suppression import suppress_system
-from output_filters.linear_system import LinearSystem, atoms_from_counts, table_cells
-from output_filters.secondary import protect
+from output_filters.engine.cell_suppression import suppress_system
+from output_filters.engine.linear_system import LinearSystem, atoms_from_counts, table_cells
+from output_filters.engine.secondary import protect
 
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv-tauargus"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ipykernel.kernelapp import IPKernelApp
 from traitlets import default
 
-FILTER = "output_filters.kernel_extension"
+FILTER = "output_filters.kernel.extension"
 
 
 class EnclaveKernelApp(IPKernelApp):

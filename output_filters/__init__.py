@@ -6,13 +6,13 @@ MultiIndex for 3-D and more) with ``All`` margins, suppressed cells as ``pd.NA``
 primary and secondary masks; ``attack(published)`` gives each suppressed cell's (low, high)
 interval for an attacker who knows every published cell; ``protect_counts`` does what the
 kernel does to a table (keeping its shape); ``DisclosureError``. The IPython extension the
-secure kernel loads is ``output_filters.kernel_extension``.
+secure kernel loads is ``output_filters.kernel.extension``.
 """
 
 from output_filters.exceptions import DisclosureError, OutputFilterError, PolicyError
 from output_filters.policy import AccountRules, Policy, load_policy
-from output_filters.secondary import Suppression, attack, protect, protect_tables
-from output_filters.suppress import Protection, protect_counts
+from output_filters.engine.secondary import Suppression, attack, protect, protect_tables
+from output_filters.engine.suppress import Protection, protect_counts
 
 __all__ = [
     "AccountRules",

@@ -5,7 +5,7 @@ units...) arrives here as ``Cells``: the computed values with, cell by cell, the
 records behind them and, for magnitude columns, the largest contributions and the total. Each
 rule looks at the cells and hides some of them, or codes them; ``judge`` applies them all and
 says why in one line. A new rule is one class here plus its tests. Count tables have their own
-stage (``output_filters.suppress``: primary and secondary suppression).
+stage (``output_filters.engine.suppress``: primary and secondary suppression).
 """
 
 from __future__ import annotations

@@ -175,7 +175,7 @@ TAMPERING = {
         "publish_display_data called directly",
     ),
     "os.write": ("import os\nos.write(1, b'rows\\n')", "os.write to the kernel's standard streams"),
-    "unload_ext": ("%unload_ext output_filters.kernel_extension", "the output filter extension was unloaded"),
+    "unload_ext": ("%unload_ext output_filters.kernel.extension", "the output filter extension was unloaded"),
 }
 
 

@@ -1,4 +1,4 @@
-"""Optimal, audited secondary suppression (output_filters.secondary), without a kernel.
+"""Optimal, audited secondary suppression (output_filters.engine.secondary), without a kernel.
 
 Every pattern is checked by an attacker written here, independently of the module's linear
 system: a ``linprog`` over the inner cells of the table, with every published cell (inner,
@@ -17,9 +17,10 @@ import pandas as pd
 import pytest
 from scipy.optimize import linprog
 
-from output_filters import Policy, secondary
-from output_filters.linear_system import Dimension, LinearSystem, atoms_from_records, table_cells
-from output_filters.secondary import attack, attack_system, protect, protect_tables
+from output_filters import Policy
+from output_filters.engine import secondary
+from output_filters.engine.linear_system import Dimension, LinearSystem, atoms_from_records, table_cells
+from output_filters.engine.secondary import attack, attack_system, protect, protect_tables
 
 POLICY = Policy()
 

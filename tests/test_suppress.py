@@ -1,4 +1,4 @@
-"""Count tables in pandas' shapes (output_filters.suppress over the exact engine), without a kernel."""
+"""Count tables in pandas' shapes (output_filters.engine.suppress over the exact engine), without a kernel."""
 
 from __future__ import annotations
 

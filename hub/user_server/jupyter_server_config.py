@@ -12,11 +12,11 @@ c.KernelSpecManager.ensure_native_kernel = False
 c.KernelSpecManager.allowed_kernelspecs = {"enclave"}
 c.MappingKernelManager.default_kernel_name = "enclave"
 
-# The guard outside the kernel (output_filters.server_guard): kernels get a sealing key; every
+# The guard outside the kernel (output_filters.server.guard): kernels get a sealing key; every
 # kernel->browser message and every saved notebook is re-checked.
-c.MappingKernelManager.kernel_manager_class = "output_filters.server_guard.SealedKernelManager"
-c.ServerApp.kernel_websocket_connection_class = "output_filters.server_guard.GuardedWebsocketConnection"
-c.FileContentsManager.pre_save_hook = "output_filters.server_guard.pre_save_hook"
+c.MappingKernelManager.kernel_manager_class = "output_filters.server.guard.SealedKernelManager"
+c.ServerApp.kernel_websocket_connection_class = "output_filters.server.guard.GuardedWebsocketConnection"
+c.FileContentsManager.pre_save_hook = "output_filters.server.guard.pre_save_hook"
 
 # No shell, and no raw file downloads through /files/.
 c.ServerApp.terminals_enabled = False

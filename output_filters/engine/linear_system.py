@@ -4,7 +4,7 @@ Every published count is a sum of *atoms*: the counts of the finest combinations
 dimensions involved (one institution, one year, one ethnicity). A ``LinearSystem`` holds a
 sparse 0/1 matrix A (cells × atoms) so that cell values = A @ atom counts, the additivity
 relations of each table (a total and its parts), and where each table's cells sit. The
-attacker's LPs and the suppression model (``output_filters.secondary``) read nothing else,
+attacker's LPs and the suppression model (``output_filters.engine.secondary``) read nothing else,
 so one table, a table with hierarchical subtotals and several linked tables are one case.
 
 Building one, in the kernel:
@@ -205,7 +205,7 @@ def atoms_from_counts(counts: pd.DataFrame | pd.Series, values: np.ndarray | Non
     """The atoms of one inner count table: its cells (a Series' absent combinations are zeros).
 
     A DataFrame's index and columns are the two dimensions; a Series' index levels are. The
-    counts must already be validated (``output_filters.secondary.validate_counts``).
+    counts must already be validated (``output_filters.engine.secondary.validate_counts``).
     """
     if isinstance(counts, pd.DataFrame):
         rows = _axis_index(counts.index, "index")

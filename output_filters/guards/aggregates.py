@@ -3,7 +3,7 @@
 The pandas entry points that turn records into tables — ``crosstab``, ``pivot_table``,
 ``value_counts``, ``describe`` and the groupby aggregations — are wrapped. Given record-level
 input (see ``kernels.marks``) they return tables whose unsafe cells are already suppressed
-(``output_filters.suppress``) and marked ``protected``, so whatever is done with the table
+(``output_filters.engine.suppress``) and marked ``protected``, so whatever is done with the table
 next (``to_dict``, ``.loc``, an f-string) is safe too. Results that are one student's value
 (min, max, first, last) or that the filter cannot check (custom functions) raise
 ``DisclosureError``. Anything else is passed through untouched.
@@ -23,12 +23,12 @@ from pandas.core.groupby.generic import DataFrameGroupBy, SeriesGroupBy
 from pandas.core.groupby.groupby import GroupBy
 
 from kernels.marks import is_record_level, mark_protected
-from output_filters import patching
+from output_filters.guards import registry as patching
 from output_filters.exceptions import DisclosureError
-from output_filters.ledger import Ledger
+from output_filters.engine.ledger import Ledger
 from output_filters.policy import Policy
 from output_filters.rules import Cells, contributions, judge
-from output_filters.suppress import counts_note, protect_counts
+from output_filters.engine.suppress import counts_note, protect_counts
 
 COUNTS = {"count", "size", "nunique"}
 STATISTICS = {"mean", "median", "sum", "std", "var", "sem", "quantile", "prod"}
@@ -412,7 +412,7 @@ def install(policy: Policy, linked: bool = True) -> None:
     _guarded(GroupBy, "apply", _refuse(CUSTOM_REASON))
     for owner in (pd.Series, pd.DataFrame):
         _guarded(owner, "value_counts", _value_counts)
-    from output_filters import tables
+    from output_filters.guards import tables
 
     for owner in (DataFrameGroupBy, SeriesGroupBy, pd.Series, pd.DataFrame):
         _guarded(owner, "describe", tables.describe)

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import os
 
-from output_filters import aggregates, conversions, figures, propagation, reductions, rendering, scalars
-from output_filters.gate import KEY_VARIABLE, Gate
+from output_filters.guards import aggregates
+from output_filters.guards import conversions
+from output_filters.guards import figures
+from output_filters.guards import propagation
+from output_filters.guards import reductions
+from output_filters.guards import rendering
+from output_filters.kernel import scalars
+from output_filters.kernel.gate import KEY_VARIABLE, Gate
 from output_filters.policy import load_policy
-from output_filters.tamper import Watch
+from output_filters.kernel.tamper import Watch
 
 _watch: Watch | None = None
 

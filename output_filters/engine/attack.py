@@ -10,7 +10,7 @@ gets an interval of width 0.
 A HiGHS model is kept and re-solved with a new objective or new bounds, so consecutive LPs
 start from the previous basis (far cheaper than a fresh ``linprog`` each). Each solve also
 yields row duals, from which ``capacity_cut`` derives the cut that the suppression model
-(``output_filters.cell_suppression``) adds.
+(``output_filters.engine.cell_suppression``) adds.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from output_filters.linear_system import LinearSystem
+from output_filters.engine.linear_system import LinearSystem
 
 INF = highspy.kHighsInf
 

@@ -15,8 +15,8 @@ import pandas.core.reshape.merge as merge_module
 from pandas.core.groupby.generic import DataFrameGroupBy, SeriesGroupBy
 
 from kernels.marks import mark_of, mark_record_level
-from output_filters import patching
-from output_filters.aggregates import _guarded, _originals
+from output_filters.guards import registry as patching
+from output_filters.guards.aggregates import _guarded, _originals
 
 MODULE_FUNCTIONS = (
     (merge_module, "merge"),

@@ -13,7 +13,7 @@ import sysconfig
 from pathlib import Path
 
 _PACKAGES = ("output_filters", "kernels", "warehouse", "templates", "hub")
-_REPO = Path(__file__).resolve().parents[1]
+_REPO = Path(__file__).resolve().parents[2]
 LIBRARY_PREFIXES = tuple(
     dict.fromkeys(
         [

@@ -25,8 +25,8 @@ process (``CACHE_SIZE``): the same table shown twice is suppressed the same way 
 the time limit cut the search short — two different safe patterns of one table can be
 unsafe together.
 
-The model and its fallback: ``output_filters.cell_suppression``; tables as linear systems:
-``output_filters.linear_system``; the attacker: ``output_filters.attack``.
+The model and its fallback: ``output_filters.engine.cell_suppression``; tables as linear systems:
+``output_filters.engine.linear_system``; the attacker: ``output_filters.engine.attack``.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from output_filters.attack import Attacker
-from output_filters.cell_suppression import Pattern, suppress_system
-from output_filters.linear_system import (
+from output_filters.engine.attack import Attacker
+from output_filters.engine.cell_suppression import Pattern, suppress_system
+from output_filters.engine.linear_system import (
     ALL,
     Atoms,
     Dimension,

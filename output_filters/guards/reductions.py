@@ -2,7 +2,7 @@
 
 ``s.mean()``, ``s.sum()``, ``df.count()``, ``df[mask].shape[0]``, ``len(df[mask])`` and their
 kin return numbers that are safe to show: small counts and statistics of small groups come
-back suppressed (``output_filters.scalars``); per-column results of a DataFrame come back as a
+back suppressed (``output_filters.kernel.scalars``); per-column results of a DataFrame come back as a
 protected Series; minimum, maximum and their positions are single students' values and raise
 ``DisclosureError``. Row-wise reductions (``axis=1``) stay record-level. Calls from pandas'
 own code are left alone.
@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from kernels.marks import is_record_level, mark_protected, mark_record_level
-from output_filters import patching, scalars
-from output_filters.aggregates import EXTREME_REASON, fuzzy_quantile
-from output_filters.callers import from_user_code
+from output_filters.guards import registry as patching
+from output_filters.kernel import scalars
+from output_filters.guards.aggregates import EXTREME_REASON, fuzzy_quantile
+from output_filters.kernel.callers import from_user_code
 from output_filters.exceptions import DisclosureError
 from output_filters.policy import Policy
 from output_filters.rules import Cells, judge

@@ -1,7 +1,7 @@
 """The guard outside the kernel: the user's Jupyter server re-checks what leaves.
 
 Cell code never runs in the server process, so code in a notebook cannot change this guard.
-It relies on the kernel's gate (``output_filters.gate``):
+It relies on the kernel's gate (``output_filters.kernel.gate``):
 
 - ``SealedKernelManager`` gives every kernel it starts a fresh random key
   (``ENCLAVE_OUTPUT_KEY``, read and removed from the environment by the kernel's filter);
@@ -32,7 +32,7 @@ import nbformat
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from jupyter_server.services.kernels.kernelmanager import ServerKernelManager
 
-from output_filters.gate import KEY_VARIABLE, OUTPUT_TYPES, SEAL, notice_content, seal
+from output_filters.kernel.gate import KEY_VARIABLE, OUTPUT_TYPES, SEAL, notice_content, seal
 
 log = logging.getLogger("enclave.guard")
 V1 = "v1.kernel.websocket.jupyter.org"

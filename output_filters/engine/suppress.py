@@ -4,7 +4,7 @@
 (crosstab, pivot_table; axes may be MultiIndexes) or a Series (value_counts, groupby size;
 1-D or with a MultiIndex) — and returns it published: cells with 0 < n < threshold
 suppressed (primary), and the fewest further cells so that no primary can be narrowed by an
-attacker who knows every total (``output_filters.secondary``). The engine always assumes all
+attacker who knows every total (``output_filters.engine.secondary``). The engine always assumes all
 margins are known; ``margins=True`` also shows pandas' own margins (one ``All`` row and
 column), which is safe because the attacker was assumed to see them anyway.
 """
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from output_filters.ledger import Ledger
+from output_filters.engine.ledger import Ledger
 from output_filters.policy import Policy
-from output_filters.secondary import Suppression, protect, suppression_note
+from output_filters.engine.secondary import Suppression, protect, suppression_note
 
 
 @dataclass(frozen=True)

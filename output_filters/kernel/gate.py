@@ -3,13 +3,13 @@
 Everything the kernel shows leaves through one Jupyter ``Session.send``: results, displays,
 printed text, errors, widget messages. The gate wraps it:
 
-- once the filter has been tampered with (``output_filters.tamper``), every output is
+- once the filter has been tampered with (``output_filters.kernel.tamper``), every output is
   replaced by a notice until the kernel restarts;
 - an output of a cell that also read a small ``len()`` of record-level data, and shows that
   number, is replaced by a notice (``len`` must return a plain int, so it cannot carry a mark);
 - every output that passes is sealed: an HMAC over its type and content, under a key the
   user server gave this kernel (``ENCLAVE_OUTPUT_KEY``), goes into the message metadata.
-  The server-side guard (``output_filters.server_guard``) replaces any output that arrives
+  The server-side guard (``output_filters.server.guard``) replaces any output that arrives
   without a valid seal, so output that did not come through this gate never reaches a browser.
 """
 
@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from output_filters import scalars
+from output_filters.kernel import scalars
 
 OUTPUT_TYPES = frozenset(
     {"stream", "display_data", "execute_result", "update_display_data", "error", "comm_open", "comm_msg"}

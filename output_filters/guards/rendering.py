@@ -24,7 +24,7 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from kernels.marks import PROTECTED, RECORD, level_of, mark_of
-from output_filters import patching
+from output_filters.guards import registry as patching
 from output_filters.exceptions import DisclosureError
 from output_filters.policy import Policy
 

@@ -2,7 +2,7 @@
 
 The requirement (Tau-Argus FREQ(threshold, 100·p)): a primary cell of value v must keep an
 attacker interval reaching v − max(1, p·v) or lower and v + max(1, p·v) or higher, rounded
-up to whole records, where the attacker is the LP of ``output_filters.attack``. Each level is
+up to whole records, where the attacker is the LP of ``output_filters.engine.attack``. Each level is
 capped at what the attacker knows before anything is published (a suppressed cell is ≥ 1
 when zeros are shown, ≤ the grand total), so a cell of 1 needs no room below: nothing can
 hide that it is not 0. A requirement that no pattern meets (a table whose grand total is
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from output_filters.attack import Attacker, Extreme
-from output_filters.linear_system import LinearSystem
+from output_filters.engine.attack import Attacker, Extreme
+from output_filters.engine.linear_system import LinearSystem
 
 TOLERANCE = 1e-6
 WITNESSES = 16  # extreme tables kept per requirement

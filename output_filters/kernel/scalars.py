@@ -6,7 +6,7 @@ number unless it would disclose: a count with 0 < n < threshold comes back as ``
 (an ``int`` that prints as the mark), a statistic of fewer than threshold records as
 ``Suppressed`` (a NaN that prints as the mark). ``len()`` must return a plain ``int``, so
 small lengths go into a ledger instead, and the output gate blocks any output that shows one
-of them (``output_filters.gate``): outputs of the cell that read it, and of later cells while a
+of them (``output_filters.kernel.gate``): outputs of the cell that read it, and of later cells while a
 variable of the notebook still holds it (``n = len(cell)`` in one cell, ``print(n)`` in the next).
 """
 

@@ -2,11 +2,11 @@
 
 The filter lives in the same process as the researcher's code, so it cannot stop itself
 being changed; it can notice. Before every output and after every cell it checks that every
-guard is still in place (``output_filters.patching``), that ``sys.stdout``/``sys.stderr``,
+guard is still in place (``output_filters.guards.registry``), that ``sys.stdout``/``sys.stderr``,
 IPython's display machinery and the kernel's ``session.send`` are the ones it set up, and it
 watches for direct calls to ``publish_display_data``, ``os.write`` to the standard streams and
 ``%unload_ext``. Once tampered, the kernel shows only a notice until it is restarted, and the
-attempt is recorded (``output_filters.events``).
+attempt is recorded (``output_filters.kernel.events``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import Any
 
 import IPython.core.display_functions as display_functions
 
-from output_filters import events, patching
-from output_filters.callers import from_user_code
+from output_filters.kernel import events
+from output_filters.guards import registry as patching
+from output_filters.kernel.callers import from_user_code
 
 
 class Watch:

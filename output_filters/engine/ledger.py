@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from output_filters.exceptions import DisclosureError
-from output_filters.linear_system import ALL, Atoms, LinearSystem, TableCells, atoms_from_records, table_cells
+from output_filters.engine.linear_system import ALL, Atoms, LinearSystem, TableCells, atoms_from_records, table_cells
 from output_filters.policy import Policy
-from output_filters.suppression_problem import Problem
+from output_filters.engine.problem import Problem
 
 LINKED_REASON = (
     "together with count tables already shown in this kernel session, this table would let a "

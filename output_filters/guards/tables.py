@@ -1,6 +1,6 @@
 """Tables of record-level data: ``crosstab``, ``pivot_table`` and ``describe``.
 
-The handlers the aggregation guard (``output_filters.aggregates``) calls when one of these
+The handlers the aggregation guard (``output_filters.guards.aggregates``) calls when one of these
 is given record-level data: counts go through primary and secondary suppression, statistics
 through the rules (``output_filters.rules``), min and max are withheld.
 """
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from pandas.core.groupby.groupby import GroupBy
 
-from output_filters import aggregates
-from output_filters.aggregates import (
+from output_filters.guards import aggregates
+from output_filters.guards.aggregates import (
     CUSTOM_REASON,
     EXTREME_REASON,
     count_result,
@@ -23,7 +23,7 @@ from output_filters.aggregates import (
     protected,
 )
 from output_filters.exceptions import DisclosureError
-from output_filters.suppress import counts_note, protect_counts
+from output_filters.engine.suppress import counts_note, protect_counts
 
 
 def describe(original, obj, *args, **kwargs):

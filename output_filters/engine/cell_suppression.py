@@ -26,10 +26,10 @@ cannot beat the best such pattern (``objective_bound`` in HiGHS), that pattern i
 When ``Policy.suppression_seconds`` runs out first (95 % of it: the rest is for publishing),
 the best one is returned (a repair under way when there is none yet is finished); if not
 even the first master finished, the hypercube line heuristic (as in
-``output_filters.suppress``), repaired and pruned. Every answer has passed the attacker LPs;
+``output_filters.engine.suppress``), repaired and pruned. Every answer has passed the attacker LPs;
 suppressing every non-zero cell always does (requirements no pattern meets are lowered
 first), so repairs end. HiGHS is deterministic: the same table gives the same pattern unless
-the time limit cuts the search at a different point (``output_filters.secondary`` caches
+the time limit cuts the search at a different point (``output_filters.engine.secondary`` caches
 answers, so a table shown twice in a session is suppressed the same way).
 """
 
@@ -42,9 +42,9 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from output_filters.attack import new_highs
-from output_filters.linear_system import LinearSystem
-from output_filters.suppression_problem import TOLERANCE, Problem
+from output_filters.engine.attack import new_highs
+from output_filters.engine.linear_system import LinearSystem
+from output_filters.engine.problem import TOLERANCE, Problem
 
 Row = tuple[np.ndarray, np.ndarray, float]  # master variables, coefficients, lower bound
 

@@ -1,0 +1,1 @@
+"""The guards: what the filter puts into pandas and matplotlib, and the register of every replacement."""

@@ -1,0 +1,1 @@
+"""The guard outside the kernel, in the user's Jupyter server."""
