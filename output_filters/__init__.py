@@ -9,10 +9,10 @@ kernel does to a table (keeping its shape); ``DisclosureError``. The IPython ext
 secure kernel loads is ``output_filters.kernel.extension``.
 """
 
-from output_filters.exceptions import DisclosureError, OutputFilterError, PolicyError
-from output_filters.policy import AccountRules, Policy, load_policy
 from output_filters.engine.secondary import Suppression, attack, protect, protect_tables
 from output_filters.engine.suppress import Protection, protect_counts
+from output_filters.exceptions import DisclosureError, OutputFilterError, PolicyError
+from output_filters.policy import AccountRules, Policy, load_policy
 
 __all__ = [
     "AccountRules",

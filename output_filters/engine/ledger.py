@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from output_filters.exceptions import DisclosureError
 from output_filters.engine.linear_system import ALL, Atoms, LinearSystem, TableCells, atoms_from_records, table_cells
-from output_filters.policy import Policy
 from output_filters.engine.problem import Problem
+from output_filters.exceptions import DisclosureError
+from output_filters.policy import Policy
 
 LINKED_REASON = (
     "together with count tables already shown in this kernel session, this table would let a "

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from output_filters.engine.ledger import Ledger
-from output_filters.policy import Policy
 from output_filters.engine.secondary import Suppression, protect, suppression_note
+from output_filters.policy import Policy
 
 
 @dataclass(frozen=True)

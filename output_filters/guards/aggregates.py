@@ -23,12 +23,12 @@ from pandas.core.groupby.generic import DataFrameGroupBy, SeriesGroupBy
 from pandas.core.groupby.groupby import GroupBy
 
 from kernels.marks import is_record_level, mark_protected
-from output_filters.guards import registry as patching
-from output_filters.exceptions import DisclosureError
 from output_filters.engine.ledger import Ledger
+from output_filters.engine.suppress import counts_note, protect_counts
+from output_filters.exceptions import DisclosureError
+from output_filters.guards import registry as patching
 from output_filters.policy import Policy
 from output_filters.rules import Cells, contributions, judge
-from output_filters.engine.suppress import counts_note, protect_counts
 
 COUNTS = {"count", "size", "nunique"}
 STATISTICS = {"mean", "median", "sum", "std", "var", "sem", "quantile", "prod"}

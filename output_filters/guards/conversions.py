@@ -21,11 +21,11 @@ import pandas as pd
 from pandas.core import indexing
 
 from kernels.marks import is_record_level
-from output_filters.guards import registry as patching
-from output_filters.kernel import scalars
-from output_filters.guards.aggregates import EXTREME_REASON
-from output_filters.kernel.callers import from_user_code
 from output_filters.exceptions import DisclosureError
+from output_filters.guards import registry as patching
+from output_filters.guards.aggregates import EXTREME_REASON
+from output_filters.kernel import scalars
+from output_filters.kernel.callers import from_user_code
 
 REASON = (
     "record-level data cannot be turned into plain Python values (lists, dicts, single values, "

@@ -22,8 +22,8 @@ import pandas as pd
 import pandas.plotting._core as plotting
 
 from kernels.marks import is_record_level
-from output_filters.guards import registry as patching
 from output_filters.exceptions import DisclosureError
+from output_filters.guards import registry as patching
 from output_filters.policy import Policy
 
 AXES_METHODS = (

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from kernels.marks import is_record_level, mark_protected, mark_record_level
-from output_filters.guards import registry as patching
-from output_filters.kernel import scalars
-from output_filters.guards.aggregates import EXTREME_REASON, fuzzy_quantile
-from output_filters.kernel.callers import from_user_code
 from output_filters.exceptions import DisclosureError
+from output_filters.guards import registry as patching
+from output_filters.guards.aggregates import EXTREME_REASON, fuzzy_quantile
+from output_filters.kernel import scalars
+from output_filters.kernel.callers import from_user_code
 from output_filters.policy import Policy
 from output_filters.rules import Cells, judge
 

@@ -24,8 +24,8 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from kernels.marks import PROTECTED, RECORD, level_of, mark_of
-from output_filters.guards import registry as patching
 from output_filters.exceptions import DisclosureError
+from output_filters.guards import registry as patching
 from output_filters.policy import Policy
 
 _originals: dict[tuple[type, str], Callable] = {}

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from pandas.core.groupby.groupby import GroupBy
 
+from output_filters.engine.suppress import counts_note, protect_counts
+from output_filters.exceptions import DisclosureError
 from output_filters.guards import aggregates
 from output_filters.guards.aggregates import (
     CUSTOM_REASON,
@@ -22,8 +24,6 @@ from output_filters.guards.aggregates import (
     protect_series,
     protected,
 )
-from output_filters.exceptions import DisclosureError
-from output_filters.engine.suppress import counts_note, protect_counts
 
 
 def describe(original, obj, *args, **kwargs):

@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import os
 
-from output_filters.guards import aggregates
-from output_filters.guards import conversions
-from output_filters.guards import figures
-from output_filters.guards import propagation
-from output_filters.guards import reductions
-from output_filters.guards import rendering
+from output_filters.guards import aggregates, conversions, figures, propagation, reductions, rendering
 from output_filters.kernel import scalars
 from output_filters.kernel.gate import KEY_VARIABLE, Gate
-from output_filters.policy import load_policy
 from output_filters.kernel.tamper import Watch
+from output_filters.policy import load_policy
 
 _watch: Watch | None = None
 

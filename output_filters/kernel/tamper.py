@@ -18,8 +18,8 @@ from typing import Any
 
 import IPython.core.display_functions as display_functions
 
-from output_filters.kernel import events
 from output_filters.guards import registry as patching
+from output_filters.kernel import events
 from output_filters.kernel.callers import from_user_code
 
 
