@@ -1,16 +1,19 @@
-"""Secondary suppression: our ``protect`` against Tau-Argus OPT and the proven optimum.
+"""Secondary suppression: our engine against Tau-Argus OPT and the proven optimum, same run.
 
-Seeded 20×8 and 20×8×3 count tables (counts 10–199, about 20 % small cells of 1–9 and 5 %
-zeros), all margins published, FREQ(10, 30): cells of 1–9 are primaries and need an attacker
-interval of max(1, 30 % of the value) each way; zeros are never suppressed. For each table:
+Seeded count tables of 20×8, 20×8×3 and 40×10×4 cells (counts 10–199, a share of 10, 20 or
+30 % small cells of 1–9, 5 % zeros), all margins published, FREQ(10, 30): cells of 1–9 are
+primaries and need an attacker interval of max(1, 30 % of the value) each way; zeros are
+never suppressed. For each table:
 
-- ours: ``output_filters.engine.secondary.protect`` with the default policy (2 s time limit);
-- the proven optimum: the same exact model with no time limit;
+- ours: ``output_filters.engine.secondary.protect`` with the consortium's policy
+  (``policy.toml``: its deterministic work budget), timed, then protected again in a fresh
+  process: "same" says whether both gave the same pattern byte for byte;
+- the proven optimum: the same engine with no budget (``suppress_system``);
 - Tau-Argus OPT (``pytauargus``, its HiGHS engine, unit cost so it too minimizes the number
   of cells), run in its own virtual environment, ``benchmarks/.venv-tauargus/``, made from
   ``benchmarks/requirements-tauargus.txt`` on first use;
 - an independent attack (``scipy.optimize.linprog`` over the inner cells, written here) on
-  every pattern: the failures column counts primaries left with too little room.
+  every pattern: the failures columns count primaries left with too little room.
 
 Two attacker models: the policy's (zeros are shown, so every suppressed cell is known to be
 at least 1; the model ``protect`` uses) and Tau-Argus's (a-priori bounds [0, grand total]
@@ -18,12 +21,14 @@ only). Tau-Argus protects against the second; it is compared with ours under tha
 (``protect`` with ``show_zeros=False``), and its patterns are also attacked under the first.
 Prints tables; nothing is asserted.
 
-    .venv/bin/python benchmarks/secondary_suppression.py [--seeds 5] [--no-tauargus]
+    .venv/bin/python benchmarks/secondary_suppression.py [--seeds 3] [--shapes 20x8,20x8x3,40x10x4]
+        [--shares 10,20,30] [--no-tauargus]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import shutil
@@ -31,21 +36,25 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from output_filters import Policy
-from output_filters.engine.cell_suppression import suppress_system
-from output_filters.engine.linear_system import LinearSystem, atoms_from_counts, table_cells
-from output_filters.engine.secondary import protect
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from output_filters.engine.cell_suppression import suppress_system  # noqa: E402
+from output_filters.engine.linear_system import LinearSystem, atoms_from_counts, table_cells  # noqa: E402
+from output_filters.engine.secondary import protect  # noqa: E402
+from output_filters.policy import load_policy  # noqa: E402
+
 VENV = HERE / ".venv-tauargus"
 REQUIREMENTS = HERE / "requirements-tauargus.txt"
+UNLIMITED = {"suppression_work": 10**15}  # the proven optimum: no budget
 
 # Run inside the Tau-Argus environment: JSON job on stdin, JSON result on stdout. One record
 # per counted unit with a response of 1, so each cell's value and frequency are its count.
@@ -87,12 +96,13 @@ class Run:
     seconds: float
     optimal: bool = True
     failures: dict[int, int] = field(default_factory=dict)
+    same: bool | None = None  # ours only: the same pattern again in a fresh process
 
 
-def counts(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+def counts(seed: int, shape: tuple[int, ...], share: float) -> np.ndarray:
     rng = np.random.default_rng(seed)
     values = rng.integers(10, 200, size=shape)
-    small = rng.random(shape) < 0.2
+    small = rng.random(shape) < share
     values[small] = rng.integers(1, 10, size=small.sum())
     values[rng.random(shape) < 0.05] = 0
     return values
@@ -122,28 +132,49 @@ def pandas_table(values: np.ndarray) -> pd.DataFrame | pd.Series:
 
 
 def audit(values: np.ndarray, suppressed: np.ndarray, floor: float) -> int:
-    """Primaries whose attacker interval is too narrow (LPs over the inner cells directly)."""
+    """Primaries whose attacker interval is too narrow (LPs over the inner cells directly).
+
+    Variables are the inner cells: a published one is fixed to its value, a suppressed one
+    lies in [floor, total]; each margin is a row, equal to its value when published, in
+    [floor, total] when suppressed.
+    """
     shape, truth = values.shape, extended(values)
     total = float(values.sum())
-    rows = []
-    for position in np.ndindex(truth.shape):
-        mask = np.zeros(shape, dtype=bool)
-        mask[tuple(slice(None) if i == n else i for i, n in zip(position, shape, strict=True))] = True
-        rows.append(mask.ravel().astype(float))
-    rows = np.array(rows)
+    # each extended position as a sum of inner cells: Kronecker product of [identity; ones]
+    rows = sp.csr_array(np.ones((1, 1)))
+    for n in shape:
+        rows = sp.kron(rows, sp.vstack([sp.identity(n), np.ones((1, n))]), format="csr")
     hidden = suppressed.ravel()
-    a_eq, b_eq = rows[~hidden], truth.ravel()[~hidden]
-    a_ub = np.vstack([rows[hidden], -rows[hidden]])
-    b_ub = np.concatenate([np.full(hidden.sum(), total), np.full(hidden.sum(), -floor)])
+    inner = np.zeros(truth.shape, dtype=bool)
+    inner[tuple(slice(0, n) for n in shape)] = True
+    inner = inner.ravel()
+    inner_hidden = suppressed[tuple(slice(0, n) for n in shape)].ravel()
+    bounds = [(floor, total) if h else (v, v) for h, v in zip(inner_hidden, values.ravel().astype(float), strict=True)]
+    margin = ~inner
+    a_eq, b_eq = rows[margin & ~hidden], truth.ravel()[margin & ~hidden]
+    margin_hidden = rows[margin & hidden]
+    a_ub = sp.vstack([margin_hidden, -margin_hidden], format="csr") if margin_hidden.shape[0] else None
+    b_ub = np.concatenate([np.full(margin_hidden.shape[0], total), np.full(margin_hidden.shape[0], -floor)])
     failures = 0
     for cell in np.flatnonzero(hidden):
         value = truth.ravel()[cell]
         if not 0 < value < 10:
             continue
         level = max(1, math.ceil(0.3 * value - 1e-9))
+        objective = rows[[cell]].toarray().ravel()
         ends = []
         for sign in (1.0, -1.0):
-            result = linprog(sign * rows[cell], A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=(0, total))
+            result = linprog(
+                sign * objective,
+                A_ub=a_ub,
+                b_ub=b_ub if a_ub is not None else None,
+                A_eq=a_eq,
+                b_eq=b_eq,
+                bounds=bounds,
+                method="highs",
+            )
+            if result.status != 0:
+                raise RuntimeError(f"independent attack LP failed: {result.message}")
             ends.append(sign * result.fun)
         low, high = ends
         failures += low > value - min(level, value - floor) + 1e-6 or high < value + min(level, total - value) - 1e-6
@@ -153,20 +184,37 @@ def audit(values: np.ndarray, suppressed: np.ndarray, floor: float) -> int:
 # ---- the three methods ----------------------------------------------------------------------
 
 
-def ours(values: np.ndarray, show_zeros: bool) -> tuple[Run, np.ndarray]:
+def pattern_of(values: np.ndarray, show_zeros: bool) -> tuple[np.ndarray, bool]:
+    """Our published pattern for a table (suppressed cells of the table with margins)."""
+    policy = replace(load_policy(), show_zeros=show_zeros)
+    result = protect(pandas_table(values), policy)
+    return np.asarray(result.table.isna()).reshape(tuple(n + 1 for n in values.shape)), result.optimal
+
+
+def fingerprint(hidden: np.ndarray) -> str:
+    return hashlib.sha256(np.packbits(hidden.ravel()).tobytes()).hexdigest()
+
+
+def ours(values: np.ndarray, show_zeros: bool, job: dict) -> tuple[Run, np.ndarray]:
     start = time.perf_counter()
-    result = protect(pandas_table(values), Policy(show_zeros=show_zeros))
+    hidden, optimal = pattern_of(values, show_zeros)
     seconds = time.perf_counter() - start
-    hidden = np.asarray(result.table.isna()).reshape(tuple(n + 1 for n in values.shape))
-    return Run(int(hidden.sum()), seconds, result.optimal), hidden
+    again = subprocess.run(
+        [sys.executable, __file__, "--pattern", json.dumps({**job, "show_zeros": show_zeros})],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Run(int(hidden.sum()), seconds, optimal, same=again.stdout.strip() == fingerprint(hidden)), hidden
 
 
 def optimum(values: np.ndarray, show_zeros: bool) -> tuple[Run, np.ndarray]:
     atoms = atoms_from_counts(pandas_table(values).astype(float))
     table = table_cells(atoms, list(atoms.dimensions))
     system = LinearSystem.link(atoms, [table])
+    policy = replace(load_policy(), show_zeros=show_zeros, **UNLIMITED)
     start = time.perf_counter()
-    pattern = suppress_system(system, 10, 0.3, show_zeros, None)
+    pattern = suppress_system(system, policy)
     seconds = time.perf_counter() - start
     hidden = pattern.suppressed[system.positions[0]].reshape(tuple(n + 1 for n in values.shape))
     return Run(int(hidden.sum()), seconds, pattern.optimal), hidden
@@ -218,79 +266,106 @@ def tauargus(python: Path, values: np.ndarray) -> tuple[Run, np.ndarray]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--shapes", default="20x8,20x8x3")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--shapes", default="20x8,20x8x3,40x10x4")
+    parser.add_argument("--shares", default="10,20,30", help="percent of small cells")
     parser.add_argument("--no-tauargus", action="store_true", help="skip Tau-Argus (no virtual environment)")
+    parser.add_argument("--pattern", help=argparse.SUPPRESS)  # internal: one table's fingerprint
     args = parser.parse_args()
+    if args.pattern:
+        job = json.loads(args.pattern)
+        values = counts(job["seed"], tuple(job["shape"]), job["share"])
+        print(fingerprint(pattern_of(values, job["show_zeros"])[0]))
+        return
     python, reason = (None, "skipped (--no-tauargus)") if args.no_tauargus else tauargus_python()
     if python is None:
         print(f"Tau-Argus: not run — {reason}")
-    shapes = [tuple(int(n) for n in shape.split("x")) for shape in args.shapes.split(",")]
-    policy_rows, argus_rows = [], []
-    for shape in shapes:
-        for seed in range(args.seeds):
-            values = counts(seed, shape)
-            name = f"{'×'.join(map(str, shape))} seed {seed}"
-            primaries = int(((extended(values) > 0) & (extended(values) < 10)).sum())
-            runs = {}
-            for label, (run, hidden), floor in (
-                ("ours", ours(values, True), 1.0),
-                ("optimum", optimum(values, True), 1.0),
-                ("ours, [0,T]", ours(values, False), 0.0),
-                ("optimum, [0,T]", optimum(values, False), 0.0),
-            ):
-                run.failures[int(floor)] = audit(values, hidden, floor)
-                runs[label] = run
-            if python is not None:
-                run, hidden = tauargus(python, values)
-                run.failures = {0: audit(values, hidden, 0.0), 1: audit(values, hidden, 1.0)}
-                runs["Tau-Argus"] = run
-            policy_rows.append((name, primaries, runs["ours"], runs["optimum"]))
-            argus_rows.append((name, primaries, runs["ours, [0,T]"], runs.get("Tau-Argus"), runs["optimum, [0,T]"]))
-            print(f"  {name}: done", file=sys.stderr)
-    report(policy_rows, argus_rows, reason)
+    rows = []
+    for shape in [tuple(int(n) for n in shape.split("x")) for shape in args.shapes.split(",")]:
+        for share in [int(s) / 100 for s in args.shares.split(",")]:
+            for seed in range(args.seeds):
+                rows.append(table_row(shape, share, seed, python))
+                print(f"  {rows[-1]['name']}: done", file=sys.stderr, flush=True)
+    report(rows, reason)
 
 
-def report(policy_rows: list, argus_rows: list, reason: str) -> None:
-    print("\nPolicy model: zeros shown, a suppressed cell is known to be >= 1 (what protect uses)")
-    print(f"{'table':<16}{'prim':>5}  {'ours':>5}{'s':>7}{'proven':>8}  {'optimum':>8}{'s':>8}  {'failures':>9}")
-    totals = np.zeros(2)
-    for name, primaries, mine, best in policy_rows:
-        totals += [mine.cells, best.cells]
-        proven = "yes" if mine.optimal else "no"
-        failures = f"{mine.failures[1]}/{best.failures[1]}"
+def table_row(shape: tuple[int, ...], share: float, seed: int, python: Path | None) -> dict:
+    values = counts(seed, shape, share)
+    job = {"seed": seed, "shape": list(shape), "share": share}
+    truth = extended(values)
+    row = {
+        "name": f"{'×'.join(map(str, shape))} {share:.0%} s{seed}",
+        "group": f"{'×'.join(map(str, shape))} {share:.0%}",
+        "primaries": int(((truth > 0) & (truth < 10)).sum()),
+    }
+    for label, (run, hidden), floor in (
+        ("ours", ours(values, True, job), 1.0),
+        ("optimum", optimum(values, True), 1.0),
+        ("ours, [0,T]", ours(values, False, job), 0.0),
+        ("optimum, [0,T]", optimum(values, False), 0.0),
+    ):
+        run.failures[int(floor)] = audit(values, hidden, floor)
+        row[label] = run
+    if python is not None:
+        run, hidden = tauargus(python, values)
+        run.failures = {0: audit(values, hidden, 0.0), 1: audit(values, hidden, 1.0)}
+        row["Tau-Argus"] = run
+    return row
+
+
+def report(rows: list[dict], reason: str) -> None:
+    argus = all("Tau-Argus" in row for row in rows)
+    for model, mine, best, floor in (
+        ("Policy model: zeros shown, a suppressed cell is known to be >= 1 (what protect uses)", "ours", "optimum", 1),
+        (
+            "Tau-Argus's model: a-priori bounds [0, grand total] only (protect with show_zeros=False)",
+            "ours, [0,T]",
+            "optimum, [0,T]",
+            0,
+        ),
+    ):
+        print(f"\n{model}")
         print(
-            f"{name:<16}{primaries:>5}  {mine.cells:>5}{mine.seconds:>7.2f}{proven:>8}  "
-            f"{best.cells:>8}{best.seconds:>8.2f}  {failures:>9}"
+            f"{'table':<18}{'prim':>5}  {'ours':>5}{'s':>6}{'same':>5}  {'T-A':>5}{'s':>7}  {'opt':>5}{'s':>7}"
+            f"  {'fail ours/T-A/opt':>17}"
         )
-    print(f"{'total':<16}{'':>5}  {totals[0]:>5.0f}{'':>15}  {totals[1]:>8.0f}")
-    print(f"ours / optimum = {totals[0] / totals[1]:.3f}   (failures: ours/optimum, independent attack)")
-
-    print("\nTau-Argus's model: a-priori bounds [0, grand total] only (protect with show_zeros=False)")
-    print(
-        f"{'table':<16}{'prim':>5}  {'ours':>5}{'s':>7}  {'Tau-Argus':>9}{'s':>7}  {'optimum':>8}{'s':>8}"
-        f"  {'failures':>9}  {'TA at >=1':>9}"
-    )
-    totals = np.zeros(3)
-    for name, primaries, mine, argus, best in argus_rows:
-        argus_cells = f"{argus.cells:>9}{argus.seconds:>7.2f}" if argus else f"{'—':>9}{'':>7}"
-        argus_fail = f"{argus.failures[0]}" if argus else "—"
-        failures = f"{mine.failures[0]}/{argus_fail}/{best.failures[0]}"
-        at_one = f"{argus.failures[1]}" if argus else "—"
-        totals += [mine.cells, argus.cells if argus else np.nan, best.cells]
+        for row in rows:
+            m, b, a = row[mine], row[best], row.get("Tau-Argus")
+            argus_cells = f"{a.cells:>5}{a.seconds:>7.1f}" if a else f"{'—':>5}{'':>7}"
+            fails = f"{m.failures[floor]}/{a.failures[floor] if a else '—'}/{b.failures[floor]}"
+            print(
+                f"{row['name']:<18}{row['primaries']:>5}  {m.cells:>5}{m.seconds:>6.2f}{'yes' if m.same else 'NO':>5}"
+                f"  {argus_cells}  {b.cells:>5}{b.seconds:>7.1f}  {fails:>17}"
+            )
         print(
-            f"{name:<16}{primaries:>5}  {mine.cells:>5}{mine.seconds:>7.2f}  {argus_cells}  "
-            f"{best.cells:>8}{best.seconds:>8.2f}  {failures:>9}  {at_one:>9}"
+            f"\n{'size, small cells':<18}{'tables':>7}  {'ours':>6}{'T-A':>6}{'opt':>6}  {'s max':>6}"
+            f"  {'> T-A':>6}  {'fails':>6}  {'same':>5}"
         )
-    argus_total = f"{totals[1]:>9.0f}" if not np.isnan(totals[1]) else f"{'—':>9}"
-    print(f"{'total':<16}{'':>5}  {totals[0]:>5.0f}{'':>7}  {argus_total}{'':>7}  {totals[2]:>8.0f}")
-    line = f"ours / optimum = {totals[0] / totals[2]:.3f}"
-    if not np.isnan(totals[1]):
-        line += f"   ours / Tau-Argus = {totals[0] / totals[1]:.3f}   Tau-Argus / optimum = {totals[1] / totals[2]:.3f}"
-    else:
-        line += f"   Tau-Argus: not run — {reason}"
-    print(line)
-    print("failures: ours/Tau-Argus/optimum under [0,T]; 'TA at >=1': Tau-Argus's patterns under the policy model")
+        groups = dict.fromkeys(row["group"] for row in rows)
+        for group in groups:
+            members = [row for row in rows if row["group"] == group]
+            worse = sum(r[mine].cells > r["Tau-Argus"].cells for r in members) if argus else "—"
+            fails = sum(r[mine].failures[floor] for r in members)
+            same = "yes" if all(r[mine].same for r in members) else "NO"
+            cells = {key: sum(r[key].cells for r in members) for key in (mine, best)}
+            argus_cells = sum(r["Tau-Argus"].cells for r in members) if argus else "—"
+            print(
+                f"{group:<18}{len(members):>7}  {cells[mine]:>6}{argus_cells!s:>6}"
+                f"{cells[best]:>6}  {max(r[mine].seconds for r in members):>6.2f}  {worse!s:>6}  {fails:>6}"
+                f"  {same:>5}"
+            )
+        ours_total, best_total = sum(r[mine].cells for r in rows), sum(r[best].cells for r in rows)
+        line = f"ours / optimum = {ours_total / best_total:.3f}"
+        if argus:
+            argus_total = sum(r["Tau-Argus"].cells for r in rows)
+            line += f"   ours / Tau-Argus = {ours_total / argus_total:.3f}   Tau-Argus / optimum = "
+            line += f"{argus_total / best_total:.3f}"
+        else:
+            line += f"   Tau-Argus: not run — {reason}"
+        print(line + f"   slowest table: {max(r[mine].seconds for r in rows):.2f} s")
+    if argus:
+        bad = sum(row["Tau-Argus"].failures[1] for row in rows)
+        print(f"\nTau-Argus's patterns attacked under the policy model (suppressed cells >= 1): {bad} primaries fail")
 
 
 if __name__ == "__main__":

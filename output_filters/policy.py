@@ -31,7 +31,7 @@ class Policy:
     show_zeros: bool = True
     mark: str = "*"
     protection_interval: float = 0.3
-    suppression_seconds: float = 2.0
+    suppression_work: int = 15_000
     median: str = "fuzzy"
     rate_band: tuple[float, float] = (5.0, 95.0)
     rate_band_below: int = 200
@@ -46,8 +46,8 @@ class Policy:
             raise PolicyError(f"[disclosure] threshold must be at least 2, not {self.threshold}")
         if not 0 < self.protection_interval < 1:
             raise PolicyError("[disclosure] protection_interval must be between 0 and 1 (0.3 means 30 %)")
-        if self.suppression_seconds <= 0:
-            raise PolicyError("[disclosure] suppression_seconds must be positive")
+        if self.suppression_work < 1:
+            raise PolicyError("[disclosure] suppression_work must be at least 1 (the default is 15000)")
         if self.median not in ("exact", "fuzzy"):
             raise PolicyError(f'[disclosure] median must be "exact" or "fuzzy", not {self.median!r}')
         low, high = self.rate_band
@@ -59,6 +59,24 @@ class Policy:
             raise PolicyError("[disclosure] mark must be a visible string such as '*'")
         if self.accounts.min_password_length < 8:
             raise PolicyError("[accounts] min_password_length must be at least 8")
+
+
+_current: tuple[tuple[str, int, int], Policy] | None = None
+
+
+def current_policy() -> Policy:
+    """The policy file's ``Policy``, read once per process and again only when the file changes
+    (for entry points called without a policy, such as ``output_filters.protect``)."""
+    global _current
+    path = policy_path()
+    try:
+        status = path.stat()
+        key = (str(path), status.st_mtime_ns, status.st_size)
+    except OSError:
+        key = (str(path), -1, -1)
+    if _current is None or _current[0] != key:
+        _current = (key, load_policy(path))
+    return _current[1]
 
 
 def policy_path() -> Path:

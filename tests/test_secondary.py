@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 
 import numpy as np
 import pandas as pd
@@ -268,9 +267,7 @@ RANDOM = {f"20x8 seed {s}": (s, (20, 8)) for s in range(3)} | {f"20x8x3 seed {s}
 def test_random_tables_pass_an_independent_audit(seed, shape):
     values = random_counts(seed, shape)
     counts = frame(values) if len(shape) == 2 else series(values)
-    start = time.monotonic()
     protection = protect(counts, POLICY)
-    assert time.monotonic() - start < POLICY.suppression_seconds + 2.5
     leaves = [list(labels) for labels in labels_of(protection.table)]
     leaves = [[x for x in axis if x != "All"] for axis in leaves]
     assert audit_protection(values, protection.table, leaves) == []
@@ -397,13 +394,13 @@ def test_linked_tables_must_be_protected_together():
     assert list(band_table.table.columns) == ["6-8", "9-10", "11-12", "All"]
 
 
-# ---- the time limit and bad input ------------------------------------------------------------
+# ---- the work budget and bad input -----------------------------------------------------------
 
 
-def test_the_time_limit_fallback_is_still_safe():
+@pytest.mark.parametrize("work", [1, 400, 3000], ids=["no work at all", "one master", "a few rounds"])
+def test_a_pattern_cut_short_by_the_budget_is_still_safe(work):
     values = random_counts(3, (20, 8, 3))
-    policy = Policy(suppression_seconds=0.001)
-    protection = protect(series(values), policy)
+    protection = protect(series(values), Policy(suppression_work=work))
     assert not protection.optimal
     leaves = [[x for x in axis if x != "All"] for axis in labels_of(protection.table)]
     assert audit_protection(values, protection.table, leaves) == []
@@ -424,9 +421,10 @@ def test_malformed_input_is_refused_with_the_reason(counts, problem):
         protect(counts, POLICY)
 
 
-def test_a_large_table_without_small_cells_is_cheap():
-    counts = frame(np.full((20, 10), 5000))
-    start = time.monotonic()
-    for _ in range(10):
-        protect(counts, POLICY)
-    assert (time.monotonic() - start) / 10 < 0.05
+def test_a_large_table_without_small_cells_needs_no_search(monkeypatch):
+    def no_search(*args, **kwargs):
+        raise AssertionError("a table without small cells was searched")
+
+    monkeypatch.setattr(secondary, "suppress_system", no_search)
+    protection = protect(frame(np.full((20, 10), 5000)), POLICY)
+    assert not protection.table.isna().any().any() and protection.optimal

@@ -1,8 +1,9 @@
 """The attacker's audit of a suppression pattern: how well can each suppressed cell be pinned down?
 
-The attacker knows every published cell, that every cell is a sum of atoms (the additivity
-of every table, linked tables included), that atoms lie in [0, grand total] (a-priori bounds
-as in Tau-Argus), and, when zeros are always shown, that every suppressed cell is at least 1.
+The attacker knows every published cell, that every cell is a linear function of atoms (the
+additivity of every table, linked tables included, and consistency rows between blocks of
+atoms, which are 0), that atoms lie in [0, grand total] (a-priori bounds as in Tau-Argus),
+and, when zeros are always shown, that every suppressed cell is at least 1.
 For a suppressed cell the two LPs "minimize / maximize the cell subject to all that" give the
 interval it is known to lie in; one suppressed cell alone in a row with a published total
 gets an interval of width 0.
@@ -10,7 +11,13 @@ gets an interval of width 0.
 A HiGHS model is kept and re-solved with a new objective or new bounds, so consecutive LPs
 start from the previous basis (far cheaper than a fresh ``linprog`` each). Each solve also
 yields row duals, from which ``capacity_cut`` derives the cut that the suppression model
-(``output_filters.engine.cell_suppression``) adds.
+(``output_filters.engine.cell_suppression``) adds. ``certify`` answers many requirements with
+one LP: any table the attacker cannot rule out that reaches a cell's target proves that
+requirement, whichever objective found it.
+
+Work is counted (``solves``, ``iterations``: simplex iterations, deterministic), never timed,
+and HiGHS runs on one thread with a fixed seed, so the same sequence of LPs gives the same
+answers on a busy machine and a quiet one.
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ class Attacker:
     ``published`` holds each system cell's value (NaN: never published, e.g. a cell of a
     published table built without true values). ``floor`` is what the attacker knows of a
     suppressed cell from below: 1 when zeros are always shown (a suppressed cell is not 0),
-    else 0.
+    else 0; an array gives it per cell (0 for a cell that is truly 0 but hidden anyway).
 
     The LP keeps only what the pattern leaves open: atoms that are published cells are
     constants, not columns, and totals made only of such atoms drop out. The model is built
@@ -58,23 +65,27 @@ class Attacker:
     cells one by one), and rebuilt when a pattern reaches beyond it.
     """
 
-    def __init__(self, system: LinearSystem, published: np.ndarray, floor: float) -> None:
+    def __init__(self, system: LinearSystem, published: np.ndarray, floor: float | np.ndarray) -> None:
         self.system = system
         self.matrix = system.matrix
         self.published = np.asarray(published, dtype=float)
-        self.floor = float(floor)
-        self.upper = float(system.upper) if np.isfinite(system.upper) else INF
         n_cells, n_atoms = self.matrix.shape
+        self.floor = np.broadcast_to(np.asarray(floor, dtype=float), (n_cells,)).copy()
+        self.upper = float(system.upper) if np.isfinite(system.upper) else INF
         sizes = np.diff(self.matrix.indptr)
+        # a row with one coefficient of 1 is that atom; anything else (a total, a consistency
+        # row with -1 and +1) is a row of the LP
         single = np.flatnonzero(sizes == 1)
+        single = single[self.matrix.data[self.matrix.indptr[single]] == 1]
         # an atom that is a cell of its own is that cell: its bounds are the cell's
         self.column_cell = np.full(n_atoms, -1, dtype=np.int64)
         self.column_cell[self.matrix.indices[self.matrix.indptr[single]]] = single
-        self.row_cells = np.flatnonzero(sizes != 1)
+        self.row_cells = np.setdiff1d(np.arange(n_cells), single)
         self.rows = sp.csr_array(self.matrix[self.row_cells])
         self.atom_upper = np.where(np.isfinite(system.atom_upper), system.atom_upper, INF)
         self.suppressed = np.zeros(n_cells, dtype=bool)
         self.solves = 0
+        self.iterations = 0
         self._scope: np.ndarray | None = None  # the pattern the model was built for
         self.set_pattern(self.suppressed)
 
@@ -83,7 +94,7 @@ class Attacker:
         unknown = np.isnan(self.published)
         lower = np.where(unknown, 0.0, self.published)
         upper = np.where(unknown, self.upper, self.published)
-        lower[suppressed] = self.floor
+        lower[suppressed] = self.floor[suppressed]
         upper[suppressed] = self.upper
         return lower, upper
 
@@ -92,7 +103,13 @@ class Attacker:
         self.suppressed = np.asarray(suppressed, dtype=bool).copy()
         if self._scope is None or (self.suppressed & ~self._scope).any():
             self._build(self.suppressed)
-        lower, upper = self.cell_bounds(self.suppressed)
+        self._apply_bounds(*self.cell_bounds(self.suppressed))
+
+    def _apply_bounds(self, lower: np.ndarray, upper: np.ndarray) -> None:
+        self._bounds = (lower, upper)
+        self._highs_bounds(lower, upper)
+
+    def _highs_bounds(self, lower: np.ndarray, upper: np.ndarray) -> None:
         own = self.column_cell[self._free]
         has = own >= 0
         col_lower = np.where(has, lower[np.maximum(own, 0)], 0.0)
@@ -154,23 +171,17 @@ class Attacker:
         atoms = self.matrix.indices[self.matrix.indptr[cell] : self.matrix.indptr[cell + 1]]
         columns = self._column[atoms]
         columns = columns[columns >= 0].astype(np.int32)
+        coefficients = self.matrix.data[self.matrix.indptr[cell] : self.matrix.indptr[cell + 1]]
         sign = -1.0 if maximize else 1.0
-        if len(self._cost_columns):
-            self._highs.changeColsCost(len(self._cost_columns), self._cost_columns, np.zeros(len(self._cost_columns)))
-        self._highs.changeColsCost(len(columns), columns, np.full(len(columns), sign))
-        self._cost_columns = columns
+        keep = self._column[atoms] >= 0
+        self._set_cost(columns, sign * coefficients[keep])
         objective = np.zeros(self.matrix.shape[1])
-        objective[atoms] = sign
-        self._highs.run()
-        self.solves += 1
-        status = self._highs.getModelStatus()
+        objective[atoms] = sign * coefficients
+        status = self._run()
         if status == highspy.HighsModelStatus.kOptimal:
-            solution = self._highs.getSolution()
-            values = self.constants.copy()
-            values[self._free] = solution.col_value
-            cells = np.asarray(self.matrix @ values, dtype=float)
+            cells = self._table()
             duals = np.zeros(len(self.row_cells))
-            duals[self._kept] = solution.row_dual
+            duals[self._kept] = self._highs.getSolution().row_dual
             return Extreme(float(cells[cell]), cells, duals, objective)
         if status == highspy.HighsModelStatus.kUnbounded and maximize:
             return Extreme(float("inf"), np.full(self.matrix.shape[0], np.nan), np.zeros(0), objective)
@@ -182,6 +193,52 @@ class Attacker:
         raise RuntimeError(
             f"the attacker LP for cell {cell} ended with HiGHS status {status}; please report this table"
         )
+
+    def _run(self) -> highspy.HighsModelStatus:
+        self._highs.run()
+        self.solves += 1
+        self.iterations += max(int(self._highs.getInfo().simplex_iteration_count), 0)
+        return self._highs.getModelStatus()
+
+    def _table(self) -> np.ndarray:
+        """Every cell's value in the LP's current solution."""
+        values = self.constants.copy()
+        values[self._free] = self._highs.getSolution().col_value
+        return np.asarray(self.matrix @ values, dtype=float)
+
+    def certify(self, cells: np.ndarray, targets: np.ndarray, maximize: bool) -> np.ndarray:
+        """One table the attacker cannot rule out, pushing every one of ``cells`` towards its target.
+
+        Each cell is capped at its target (a cap only removes tables, so the answer is still
+        one the attacker cannot rule out) and the LP maximizes (or minimizes) their sum: every
+        cell that reaches its target has its requirement met by this one table. Returns all
+        cells' values in it.
+        """
+        lower, upper = (bound.copy() for bound in self._bounds)
+        if maximize:
+            upper[cells] = np.maximum(np.minimum(upper[cells], targets), lower[cells])
+        else:
+            lower[cells] = np.minimum(np.maximum(lower[cells], targets), upper[cells])
+        self._highs_bounds(lower, upper)
+        rows = sp.csr_array(self.matrix[cells])
+        weights = np.asarray(rows.sum(axis=0)).ravel() * (-1.0 if maximize else 1.0)
+        columns = np.flatnonzero(weights[self._free]).astype(np.int32)
+        self._set_cost(columns, weights[self._free][columns])
+        # new bounds make the basis primal infeasible but keep it dual feasible: dual simplex
+        self._highs.setOptionValue("simplex_strategy", 1)
+        status = self._run()
+        self._highs.setOptionValue("simplex_strategy", 4)
+        table = self._table() if status == highspy.HighsModelStatus.kOptimal else None
+        self._highs_bounds(*self._bounds)
+        if table is None:
+            raise RuntimeError(f"the attacker's certifying LP ended with HiGHS status {status}; report the table")
+        return table
+
+    def _set_cost(self, columns: np.ndarray, costs: np.ndarray) -> None:
+        if len(self._cost_columns):
+            self._highs.changeColsCost(len(self._cost_columns), self._cost_columns, np.zeros(len(self._cost_columns)))
+        self._highs.changeColsCost(len(columns), columns, costs)
+        self._cost_columns = columns
 
     def interval(self, cell: int) -> tuple[float, float]:
         """The attacker's (low, high) for one cell under the current pattern."""
@@ -231,8 +288,12 @@ def new_highs() -> highspy.Highs:
             highs = _silently(highspy.Highs)
             _banner_shown = True
     highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("presolve", "off")  # keeps the basis between solves
+    # one thread and a fixed seed: HiGHS' parallel MIP workers and concurrent simplex can
+    # finish in a different order on a busy machine, and then answer differently
+    highs.setOptionValue("threads", 1)
+    highs.setOptionValue("parallel", "off")
     highs.setOptionValue("random_seed", 0)
+    highs.setOptionValue("presolve", "off")  # keeps the basis between solves
     highs.setOptionValue("simplex_strategy", 4)  # primal: after a new objective the basis stays feasible
     return highs
 

@@ -5,65 +5,87 @@ Exact model: Fischetti and Salazar's, as behind Tau-Argus OPT. A binary y per ce
 capacity constraints w·y ≥ rhs that the attacker LP's duals give (``Attacker.capacity_cut``).
 By weak duality every such cut holds for every pattern that meets the requirement; a
 pattern whose attacker LPs pass meets it. So the loop — solve the master "min Σ cost·y
-subject to the cuts so far" to optimality (a MILP on HiGHS), audit its answer with the
-attacker LPs, add the cuts of the failed LPs — ends with a safe pattern of minimum cell
-count (Benders-style row generation; Tau-Argus generates the same cuts inside one
-branch-and-cut tree). The master also starts with, per line (a total and its parts):
+subject to the cuts so far" (``output_filters.engine.master``), audit its answer with the
+attacker LPs (``output_filters.engine.problem``), add the cuts of the failed LPs — ends with a
+safe pattern of minimum cell count (Benders-style row generation; Tau-Argus generates the
+same cuts inside one branch-and-cut tree). The cost is the count plus small tie-breaks
+(below 0.25 either way), so the count is minimized first.
 
-- the cut of that line's equation alone, for each primary on it (a cheap share of the
-  cuts the LPs would find), and
-- "no suppressed cell is alone among the line's non-zero cells" — not implied by safety,
-  but true of some optimal pattern (a cell alone in a line is known exactly, so publishing
-  it changes nothing the attacker knows), and it spares most rounds.
+Rounds after the first are cheaper: the master is restricted to a region (the cells of the
+answers so far and of their failures' cuts) and prefers the last answer's cells, so it moves
+only where it must; when the region holds nothing better, the whole master is solved again,
+to proof, which also raises the lower bound. An answer that fails a few requirements is
+repaired (``output_filters.engine.protector``: the cheapest protection of each failure) into
+a safe pattern, the best of which is kept; once it reaches the lower bound it is optimal.
 
-The cost is 1 + a small term in the value (below 0.5 in all), so the count is minimized
-first and ties go to small cells; a gap under 0.4 proves the count.
-
-Upper bounds, for the proof and for the time limit: each failed master answer is repaired
-(the cells of each violated cut with the most room, until the LPs pass) and pruned
-(secondaries published again, largest first, while the LPs still pass). Once the master
-cannot beat the best such pattern (``objective_bound`` in HiGHS), that pattern is optimal.
-When ``Policy.suppression_seconds`` runs out first (95 % of it: the rest is for publishing),
-the best one is returned (a repair under way when there is none yet is finished); if not
-even the first master finished, the hypercube line heuristic (as in
-``output_filters.engine.suppress``), repaired and pruned. Every answer has passed the attacker LPs;
-suppressing every non-zero cell always does (requirements no pattern meets are lowered
-first), so repairs end. HiGHS is deterministic: the same table gives the same pattern unless
-the time limit cuts the search at a different point (``output_filters.engine.secondary`` caches
-answers, so a table shown twice in a session is suppressed the same way).
+The search is a pure function of the system, the policy and the fixed cells. Its work is
+counted, never timed (``Budget``: every LP and MILP solve and simplex iteration, and every
+branch-and-bound node and limit check of HiGHS' MILPs, each by a fixed weight); every choice
+is made in a fixed order (ties broken by cell index); HiGHS runs on one thread with a fixed
+seed. When the budget runs out the best audited pattern is returned ("best found"; the last
+answer, repaired, if there is none yet); when it runs out before the master answered at all,
+the line heuristic, repaired ("fallback"). A repair is finished whatever the budget: each
+step adds a cell or relaxes a requirement, so it ends. Every answer has passed the attacker
+LPs.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
-import highspy
 import numpy as np
-import scipy.sparse as sp
 
-from output_filters.engine.attack import new_highs
 from output_filters.engine.linear_system import LinearSystem
+from output_filters.engine.master import Cuts, Master, line_cuts
 from output_filters.engine.problem import TOLERANCE, Problem
+from output_filters.engine.protector import Protector
+from output_filters.policy import Policy
 
-Row = tuple[np.ndarray, np.ndarray, float]  # master variables, coefficients, lower bound
+Relaxation = tuple[int, bool, float, float]  # cell, maximize, original target, relaxed target
+# an LP's work in budget units (a unit is about 0.1 ms on a 2-core machine; MILPs: master.py)
+WORK_PER_LP, WORK_PER_LP_ITERATION = 6, 2
+MILP_SHARE = 3  # one MILP may use at most a third of the budget left
+REPAIR_FAILURES = 5  # repair an answer that fails at most this many requirements
+REPAIR_RESERVE = 300  # work per failure kept back for the last repair, while there is no pattern
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The work one search may do (``Policy.suppression_work``), in counted units: each LP
+    solve and simplex iteration, each MILP solve, its simplex iterations, nodes and limit
+    checks, by fixed weights (``WORK_PER_*`` here and in ``master``). A unit is about 0.1 ms
+    on a 2-core machine, but nothing is timed: the same search spends the same units on any
+    machine, busy or quiet."""
+
+    work: int
+
+    @classmethod
+    def of(cls, policy: Policy) -> Budget:
+        return cls(policy.suppression_work)
 
 
 @dataclass(frozen=True)
 class Pattern:
     """A suppression pattern over a system's cells and how it was found.
 
+    ``suppressed``: primaries, hidden cells and complementary cells. ``primary``: the small
+    cells the pattern protects (small cells that were ``shown`` are not among them).
     ``method``: "none" (no primary cell), "exact" (proven minimum count), "best found" (the
-    time limit ended the proof; the best audited pattern of the search) or "fallback" (the
-    time limit ended the search before it found one: line heuristic, repaired).
+    budget ended the proof; the best audited pattern of the search) or "fallback" (the budget
+    ended the search before it found one: line heuristic, repaired). ``relaxed``: (cell,
+    maximize, original target, relaxed target) for every requirement that no pattern could
+    meet and was lowered to what suppressing every free cell gives (a small cell shown
+    earlier has its own value as relaxed target): those primaries are not fully protected.
+    ``work``: the budget spent, in the units of ``Budget.work``.
     """
 
     suppressed: np.ndarray
     primary: np.ndarray
     method: str
-    seconds: float
+    relaxed: tuple[Relaxation, ...] = ()
     attacker_lps: int = 0
     rounds: int = 0
+    work: int = 0
 
     @property
     def optimal(self) -> bool:
@@ -71,238 +93,256 @@ class Pattern:
 
 
 def suppress_system(
-    system: LinearSystem, threshold: int, interval: float, show_zeros: bool, seconds: float | None
+    system: LinearSystem,
+    policy: Policy,
+    *,
+    shown: np.ndarray | None = None,
+    hidden: np.ndarray | None = None,
 ) -> Pattern:
-    """The suppression pattern for a system, exact within ``seconds`` (None: no limit)."""
-    start = time.monotonic()
-    values = system.cell_values
-    primary = (values > 0) & (values < threshold)
-    if not primary.any():
-        return Pattern(primary.copy(), primary, "none", time.monotonic() - start)
-    problem = Problem(system, threshold, interval, show_zeros)
-    # 5 % of the limit is left for the answer's last audit and the published table
-    deadline = np.inf if seconds is None else start + 0.95 * seconds
-    suppressed, optimal, rounds = _exact(problem, deadline)
-    method = "exact" if optimal else "best found"
-    if suppressed is None:
-        method = "fallback"
-        cuts: list = []
-        suppressed = _repair(problem, _line_heuristic(problem), cuts)
-        suppressed = _prune(problem, suppressed, cuts, start + 1.5 * seconds)
-    return Pattern(suppressed, primary, method, time.monotonic() - start, problem.attacker.solves, rounds)
+    """The suppression pattern for a system within the policy's work budget.
 
-
-def _exact(problem: Problem, deadline: float) -> tuple[np.ndarray | None, bool, int]:
-    """Row generation until the master cannot beat the best safe pattern found.
-
-    Returns (best safe pattern or None, proven optimal, master rounds).
+    ``shown`` and ``hidden`` are boolean masks over the system's cells whose state an earlier
+    output decided: shown cells are never chosen, hidden cells are suppressed in the result
+    (they need no protection of their own unless they are primaries).
     """
-    base, n_vars = _line_rows(problem)
-    cuts: list[tuple[int, np.ndarray, float]] = []  # (requirement, w, constant)
-    best: np.ndarray | None = None
-    rounds = 0
-    while time.monotonic() < deadline:
-        # only patterns with fewer cells than the best safe one are of interest
-        cutoff = float(best.sum()) - 0.5 if best is not None else np.inf
-        suppressed, status = _master(problem, _rows(problem, base, cuts), n_vars, deadline, cutoff)
-        rounds += 1
-        if status == "timeout":
-            break
-        if status == "infeasible" and best is not None:
-            return best, True, rounds
-        if status == "infeasible":  # some requirement cannot be met at all: relax those
-            for index, _ in problem.audit(problem.eligible.copy()):
-                problem.relax(index)
-            continue
-        failed = problem.audit(suppressed)
-        if not failed:
-            return suppressed, True, rounds
-        _add_cuts(problem, failed, cuts)
-        # past the deadline a repair goes on only if there is no safe pattern yet
-        repaired = _repair(problem, suppressed, cuts, deadline if best is not None else np.inf)
-        if repaired is None:
-            break
-        found = _prune(problem, repaired, cuts, deadline)
-        if best is None or found.sum() < best.sum():
-            best = found
-    return best, False, rounds
+    shown, hidden = _mask(system, shown, "shown"), _mask(system, hidden, "hidden")
+    if (shown & hidden).any():
+        raise ValueError(f"cells {np.flatnonzero(shown & hidden)[:5].tolist()} are both shown and hidden")
+    problem = Problem(
+        system, policy.threshold, policy.protection_interval, policy.show_zeros, shown=shown, hidden=hidden
+    )
+    if not problem.requirements:
+        method = "exact" if problem.primary.any() else "none"
+        return Pattern(problem.fixed.copy(), problem.primary.copy(), method, problem.relaxed)
+    search = Search(problem, Budget.of(policy))
+    suppressed, method = search.run()
+    attacker = problem.attacker
+    return Pattern(
+        suppressed, problem.primary.copy(), method, problem.relaxed, attacker.solves, search.rounds, search.work
+    )
 
 
-def _line_rows(problem: Problem) -> tuple[list[Row], int]:
-    """The master's first rows and its number of variables (cells, then one z per line).
-
-    "Not alone in a line" as y_c ≤ z ≤ Σ y / 2 with a z in [0, 1] per line takes 2·|line| + 1
-    non-zeros instead of |line|² for the rows Σ(others) ≥ y_c, and is as strong.
-    """
-    rows: list[Row] = []
-    by_cell: dict[int, list[int]] = {}
-    for index, requirement in enumerate(problem.requirements):
-        by_cell.setdefault(requirement.cell, []).append(index)
-    n_vars = problem.system.n_cells
-    for (total, parts), line in zip(problem.system.equations, problem.lines, strict=True):
-        if len(line) < 2:
-            continue
-        z, n_vars = n_vars, n_vars + 1
-        rows.extend((np.array([z, cell]), np.array([1.0, -1.0]), 0.0) for cell in line)
-        rows.append((np.append(line, z), np.append(np.ones(len(line)), -2.0), 0.0))
-        for cell in line[problem.primary[line]]:
-            for index in by_cell.get(int(cell), []):
-                need = abs(problem.targets[index] - problem.values[cell])
-                room = _line_room(problem, int(cell), total, parts, problem.requirements[index].maximize)
-                cells = np.array([c for c in room if problem.eligible[c]], dtype=np.int64)
-                if len(cells):
-                    rows.append((cells, np.minimum([room[c] for c in cells], need), need))
-    return rows, n_vars
+def _mask(system: LinearSystem, mask: np.ndarray | None, name: str) -> np.ndarray:
+    if mask is None:
+        return np.zeros(system.n_cells, dtype=bool)
+    mask = np.asarray(mask)
+    if mask.shape != (system.n_cells,) or mask.dtype != bool:
+        raise ValueError(f"{name} must be a boolean mask over the system's {system.n_cells} cells, not {mask.shape}")
+    return mask.copy()
 
 
-def _line_room(problem: Problem, cell: int, total: int, parts: tuple[int, ...], up: bool) -> dict[int, float]:
-    """How far each other cell of a line can move to let ``cell`` move up (or down).
+class Search:
+    """Row generation with repaired upper bounds, within a budget."""
 
-    The cut of the dual that is the line's equation alone: a part moves against the other
-    parts or with the total; the total moves only with one of its parts.
-    """
-    values, floor, upper = problem.values, problem.floor, problem.upper
-    down = {c: values[c] - floor for c in (total, *parts)}
-    rise = {c: upper - values[c] for c in (total, *parts)}
-    if cell == total:
-        return {c: (rise if up else down)[c] for c in parts}
-    room = {c: (down if up else rise)[c] for c in parts if c != cell}
-    room[total] = (rise if up else down)[total]
-    return room
+    def __init__(self, problem: Problem, budget: Budget) -> None:
+        self.problem = problem
+        self.budget = budget
+        self.cuts = Cuts(problem)
+        for cut in line_cuts(problem):
+            self.cuts.add_sparse(*cut)
+        self.master = Master(problem, self.cuts)
+        self.protector = Protector(problem)
+        self.master_work = 0
+        self.rounds = 0
+        self.best: np.ndarray | None = None
+        self.lower = 0  # proven: no safe pattern has fewer complementary cells
 
+    @property
+    def work(self) -> int:
+        solves = self.problem.attacker.solves + self.protector.solves
+        iterations = self.problem.attacker.iterations + self.protector.iterations
+        return WORK_PER_LP * solves + WORK_PER_LP_ITERATION * iterations + self.master_work
 
-def _rows(problem: Problem, base: list[Row], cuts: list) -> list[Row]:
-    """The base rows and every cut, with coefficients capped at the right-hand side (valid
-    for binary y, and tighter)."""
-    rows = list(base)
-    for index, w, constant in cuts:
-        rhs = problem.rhs(index, constant)
-        cells = np.flatnonzero(w > TOLERANCE)
-        rows.append((cells, np.minimum(w[cells], rhs), rhs - TOLERANCE))
-    return rows
+    def spent(self) -> bool:
+        return self.work >= self.budget.work
 
+    def run(self) -> tuple[np.ndarray, str]:
+        """The best pattern found and how ("exact", "best found" or "fallback").
 
-def _add_cuts(problem: Problem, failed: list, cuts: list) -> None:
-    """The failed requirements' cuts (a requirement no pattern can meet is relaxed instead)."""
-    for index, extreme in failed:
-        w, constant = problem.cut(index, extreme)
-        if w.sum() < problem.rhs(index, constant) - TOLERANCE:
-            problem.relax(index)
-        else:
-            cuts.append((index, w, constant))
-
-
-def _master(problem: Problem, rows: list[Row], n_vars: int, deadline: float, cutoff: float) -> tuple[np.ndarray, str]:
-    """Minimize the cost of the suppressed cells subject to ``rows`` (a MILP on HiGHS).
-
-    Only patterns cheaper than ``cutoff`` are of interest: "infeasible" if there is none.
-    """
-    n = problem.system.n_cells
-    data = np.concatenate([coef for _, coef, _ in rows]) if rows else np.zeros(0)
-    columns = np.concatenate([cells for cells, _, _ in rows]) if rows else np.zeros(0, dtype=np.int64)
-    row_ids = np.repeat(np.arange(len(rows)), [len(cells) for cells, _, _ in rows])
-    matrix = sp.csc_array((data, (row_ids, columns)), shape=(len(rows), n_vars))
-    matrix.sum_duplicates()
-    matrix.sort_indices()
-    extra = n_vars - n
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n_vars, len(rows)
-    lp.col_cost_ = np.concatenate([problem.cost, np.zeros(extra)])
-    lp.col_lower_ = np.concatenate([problem.primary.astype(float), np.zeros(extra)])
-    lp.col_upper_ = np.concatenate([problem.eligible.astype(float), np.ones(extra)])
-    lp.row_lower_ = np.array([rhs for _, _, rhs in rows], dtype=float)
-    lp.row_upper_ = np.full(len(rows), highspy.kHighsInf)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
-    lp.a_matrix_.value_ = matrix.data.astype(float)
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * n_vars
-    highs = new_highs()
-    highs.setOptionValue("simplex_strategy", 1)
-    highs.setOptionValue("presolve", "on")
-    if np.isfinite(deadline):
-        highs.setOptionValue("time_limit", max(deadline - time.monotonic(), 0.01))
-    highs.setOptionValue("mip_abs_gap", 0.4)  # cost = count + less than 0.5
-    highs.setOptionValue("mip_rel_gap", 0.0)
-    if np.isfinite(cutoff):
-        highs.setOptionValue("objective_bound", float(cutoff))
-    highs.passModel(lp)
-    highs.run()
-    status = highs.getModelStatus()
-    if status == highspy.HighsModelStatus.kOptimal and highs.getInfo().primal_solution_status == 2:
-        return np.asarray(highs.getSolution().col_value)[:n] > 0.5, "optimal"
-    if status in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kObjectiveBound):
-        return np.zeros(n, dtype=bool), "infeasible"
-    return np.zeros(n, dtype=bool), "timeout"
-
-
-def _line_heuristic(problem: Problem) -> np.ndarray:
-    """Primaries, then for every line with one suppressed non-zero cell its smallest other."""
-    suppressed = problem.primary.copy()
-    changed = True
-    while changed:
-        changed = False
-        for line in problem.lines:
-            hidden = suppressed[line]
-            if hidden.sum() == 1 and len(line) > 1:
-                shown = line[~hidden]
-                suppressed[shown[np.lexsort((shown, problem.values[shown]))[0]]] = True
-                changed = True
-    return suppressed
-
-
-def _repair(problem: Problem, suppressed: np.ndarray, cuts: list, deadline: float = np.inf) -> np.ndarray | None:
-    """Add cells until the attacker LPs pass: for each failure, its cut's cells with the most
-    room per cost. The cuts met on the way are kept in ``cuts`` for the master. None if the
-    deadline passes first."""
-    suppressed = suppressed.copy()
-    while failed := problem.audit(suppressed):
-        if time.monotonic() >= deadline:
-            return None
-        if suppressed[problem.eligible].all():  # nothing left to add: these cannot be met
-            for index, _ in failed:
-                problem.relax(index)
-            continue
-        before, relaxed = int(suppressed.sum()), False
-        for index, extreme in failed:
-            w, constant = problem.cut(index, extreme)
-            rhs = problem.rhs(index, constant)
-            if w.sum() < rhs - TOLERANCE:
-                problem.relax(index)
-                relaxed = True
-                continue
-            cuts.append((index, w, constant))
-            need = rhs - float(w @ suppressed)
-            while need > TOLERANCE:
-                candidates = np.flatnonzero(~suppressed & (w > TOLERANCE))
-                if not len(candidates):
+        Each round solves the master, audits its answer and adds the cuts of what failed. After
+        a failure the next master is restricted to a region: the cells of the answers so far and
+        of their failures' cuts (a smaller MILP, and a pattern within a cell or so of its bound
+        will do); when the region holds nothing better, the next master is the whole one again,
+        solved to proof, which also raises the lower bound.
+        """
+        region: np.ndarray | None = None
+        last: np.ndarray | None = None
+        reserve = 0  # work kept back to repair the last answer while there is no safe pattern
+        while self.work + reserve < self.budget.work:
+            cutoff = self._count(self.best) - 0.5 if self.best is not None else np.inf
+            answer = self._master(cutoff, within=region, prefer=last)
+            if answer.infeasible:
+                if region is not None:  # nothing better in the region: the whole master next
+                    region = None
+                    continue
+                if self.best is not None:
+                    return self.best, "exact"
+                if not self._relax_impossible():  # some requirement cannot be met at all: relax those
                     break
-                gain = np.minimum(w[candidates], need) / problem.cost[candidates]
-                pick = candidates[np.lexsort((candidates, problem.values[candidates], -gain))[0]]
-                suppressed[pick] = True
-                need -= w[pick]
-        if int(suppressed.sum()) == before and not relaxed:  # the cuts point nowhere: hide all
-            suppressed = problem.eligible.copy()
-    return suppressed
+                continue
+            if region is None and np.isfinite(answer.bound):
+                # the whole master's bound on the cost (count ± less than 0.25) bounds the count
+                self.lower = max(self.lower, int(np.ceil(answer.bound - 0.25 - TOLERANCE)))
+            if answer.suppressed is None:  # the node limit came first
+                if region is None:
+                    break
+                region = None
+                continue
+            last = answer.suppressed
+            proven = answer.proven and region is None
+            if proven and self.best is not None and self._count(last) >= self._count(self.best):
+                return self.best, "exact"  # HiGHS may not apply the cutoff; its proof holds anyway
+            failed = self.problem.audit(last)
+            if not failed:
+                if proven:
+                    return last, "exact"
+                self._offer(last)
+                if self._count(self.best) <= self.lower:
+                    return self.best, "exact"
+                region = None
+                continue
+            before = len(self.cuts)
+            if len(failed) <= REPAIR_FAILURES:
+                # an answer close to safe, repaired, is often the best pattern so far
+                self._offer(self.problem.without_alone(self._repair(last, failed)))
+            else:
+                self._add_cuts(failed)
+            reserve = 0 if self.best is not None else REPAIR_RESERVE * len(failed)
+            region = last.copy() if region is None else region | last
+            region[self.cuts.support(before)] = True
+            if self.best is not None and self._count(self.best) <= self.lower:
+                return self.best, "exact"
+        if self.best is not None:
+            return self.best, "best found"
+        if last is not None:  # the budget ran out before a safe pattern: the last answer, repaired
+            return self.problem.without_alone(self._repair(last)), "best found"
+        return self._prune(self._repair(self._line_heuristic())), "fallback"
 
+    def _master(self, cutoff: float, within: np.ndarray | None = None, prefer: np.ndarray | None = None):
+        # each MILP gets a share of what is left, paid in nodes and limit checks (not time)
+        share = max(self.budget.work - self.work, 0) // MILP_SHARE
+        answer = self.master.solve(cutoff, share, within=within, prefer=prefer)
+        self.rounds += 1
+        self.master_work += answer.work
+        return answer
 
-def _prune(problem: Problem, suppressed: np.ndarray, cuts: list, deadline: float) -> np.ndarray:
-    """Publish again each secondary cell the attacker LPs do not need, largest first (until
-    ``deadline``). A removal that fails yields a cut like any failure."""
-    suppressed = problem.without_alone(suppressed)
-    secondary = np.flatnonzero(suppressed & ~problem.primary)
-    for cell in secondary[np.lexsort((secondary, -problem.values[secondary]))]:
-        if time.monotonic() >= deadline:
-            break
-        if not suppressed[cell]:
-            continue
-        trial = suppressed.copy()
-        trial[cell] = False
-        if problem.primary_alone(trial):
-            continue
-        failed = problem.audit(trial, first=True)
-        if failed:
-            _add_cuts(problem, failed, cuts)
-        else:
-            suppressed = problem.without_alone(trial)
-    return suppressed
+    def _count(self, suppressed: np.ndarray) -> int:
+        return int((suppressed & self.problem.eligible).sum())
+
+    def _offer(self, suppressed: np.ndarray) -> None:
+        if self.best is None or self._count(suppressed) < self._count(self.best):
+            self.best = suppressed.copy()
+
+    def _relax_impossible(self) -> bool:
+        failed = self.problem.audit(self.problem.everything())
+        for index, _ in failed:
+            self.problem.relax(index)
+        return bool(failed)
+
+    def _add_cuts(self, failed: list) -> tuple[list[tuple[int, np.ndarray, float]], bool]:
+        """The failed requirements' cuts (a requirement no pattern can meet is relaxed instead):
+        the cuts kept, and whether a requirement was relaxed."""
+        kept, relaxed = [], False
+        for index, extreme in failed:
+            w, constant = self.problem.cut(index, extreme)
+            if w.sum() < self.problem.rhs(index, constant) - TOLERANCE:
+                self.problem.relax(index)
+                relaxed = True
+            else:
+                self.cuts.add(index, w, constant)
+                kept.append((index, w, constant))
+        return kept, relaxed
+
+    def _repair(self, suppressed: np.ndarray, failed: list | None = None) -> np.ndarray:
+        """Add cells until the attacker LPs pass (``failed``: the pattern's failures, if known).
+
+        For each failure the protector's cheapest protection is added (its table is then a
+        witness, so that requirement holds); where it finds none, the cells of the failure's
+        cut with the most room per cost. The pattern only grows, so every witness stays valid
+        and each audit solves the LPs of little more than the last failures. A step adds a
+        cell or relaxes a requirement, or else hides every cell, so the repair ends whatever
+        the budget.
+        """
+        problem = self.problem
+        suppressed = suppressed | problem.fixed
+        if failed is None:
+            failed = problem.audit(suppressed)
+        while failed:
+            if suppressed[problem.suppressible].all():  # nothing left to add: these cannot be met
+                for index, _ in failed:
+                    problem.relax(index)
+                failed = problem.audit(suppressed)
+                continue
+            before = int(suppressed.sum())
+            kept, relaxed = self._add_cuts(failed)
+            added = np.zeros_like(suppressed)
+            for index, w, constant in kept:
+                requirement = problem.requirements[index]
+                # what earlier protections added is free for the next one: fewer cells in all
+                table = self.protector.protect(
+                    suppressed | added, requirement.cell, problem.targets[index], requirement.maximize
+                )
+                if table is not None:
+                    moved = problem.moved(table)
+                    added[moved] = True
+                    problem.witnesses.add(moved, problem.reached(table))
+                    continue
+                need = problem.rhs(index, constant) - float(w @ (suppressed | added))
+                while need > TOLERANCE:
+                    candidates = np.flatnonzero(~(suppressed | added) & (w > TOLERANCE) & problem.eligible)
+                    if not len(candidates):
+                        break
+                    gain = np.minimum(w[candidates], need) / problem.cost[candidates]
+                    pick = candidates[np.lexsort((candidates, problem.values[candidates], -gain))[0]]
+                    added[pick] = True
+                    need -= w[pick]
+            suppressed |= added & problem.suppressible
+            if int(suppressed.sum()) == before and not relaxed:  # the cuts point nowhere: hide all
+                suppressed = problem.everything()
+            failed = problem.audit(suppressed)
+        return suppressed
+
+    def _prune(self, suppressed: np.ndarray) -> np.ndarray:
+        """Publish again each secondary cell the attacker LPs do not need, largest first, while
+        the budget lasts. A removal that breaks a known cut is not tried; one that fails its
+        audit yields cuts like any failure."""
+        problem = self.problem
+        suppressed = problem.without_alone(suppressed)
+        secondary = np.flatnonzero(suppressed & problem.eligible)
+        needed, stale = None, True
+        for cell in secondary[np.lexsort((secondary, -problem.values[secondary]))]:
+            if self.spent():
+                break
+            if not suppressed[cell]:
+                continue
+            if stale:
+                needed, stale = self.cuts.needed(suppressed), False
+            if needed[cell]:
+                continue
+            trial = suppressed.copy()
+            trial[cell] = False
+            if problem.primary_alone(trial):
+                continue
+            failed = problem.audit(trial, first=True)
+            if failed:
+                self._add_cuts(failed)
+                stale = True
+            else:
+                suppressed = problem.without_alone(trial)
+                stale = True
+        return suppressed
+
+    def _line_heuristic(self) -> np.ndarray:
+        """Fixed cells, then for every line with one suppressed cell its smallest other."""
+        problem = self.problem
+        suppressed = problem.fixed.copy()
+        changed = True
+        while changed:
+            changed = False
+            for line in problem.lines:
+                hidden = suppressed[line]
+                if hidden.sum() == 1 and len(line) > 1:
+                    shown = line[~hidden]
+                    suppressed[shown[np.lexsort((shown, problem.values[shown]))[0]]] = True
+                    changed = True
+        return suppressed

@@ -6,12 +6,19 @@ up to whole records, where the attacker is the LP of ``output_filters.engine.att
 capped at what the attacker knows before anything is published (a suppressed cell is ≥ 1
 when zeros are shown, ≤ the grand total), so a cell of 1 needs no room below: nothing can
 hide that it is not 0. A requirement that no pattern meets (a table whose grand total is
-itself small) is lowered to what suppressing every non-zero cell gives.
+itself small, a primary whose neighbours were all published earlier) is lowered to what
+suppressing every cell that may still be suppressed gives, and the lowering is recorded.
 
-``Problem`` keeps one attacker model for the whole search and, per requirement, a few
-*witnesses* — the attacker's extreme tables found before. A witness that moves only cells a
-new pattern still suppresses is still a feasible table for the attacker, so the requirement
-still holds and its LP is skipped.
+Cells whose state an earlier output decided are fixed: ``shown`` cells stay published (and
+are never chosen), ``hidden`` cells stay suppressed (like primaries, with no protection of
+their own unless they are primaries).
+
+``Problem`` keeps one attacker model for the whole search and a pool of *witnesses*: tables
+the attacker could not rule out, found by earlier LPs. A witness that moves only cells a
+new pattern still suppresses is still such a table, so every requirement it reaches stays
+met and its LP is skipped. The audit first tries the witnesses, then one LP for many
+requirements at once (``Attacker.certify``), and solves the LPs of single requirements
+only for what is left: those LPs' duals are the cuts of the suppression model.
 """
 
 from __future__ import annotations
@@ -23,9 +30,10 @@ import numpy as np
 
 from output_filters.engine.attack import Attacker, Extreme
 from output_filters.engine.linear_system import LinearSystem
+from output_filters.engine.witnesses import Witnesses
 
 TOLERANCE = 1e-6
-WITNESSES = 16  # extreme tables kept per requirement
+GROUP = 6  # fewer requirements left than this: their own LPs are cheaper than one for all
 
 
 @dataclass(frozen=True)
@@ -42,19 +50,39 @@ def protection_level(value: float, interval: float) -> int:
 
 
 class Problem:
-    """One system, its true values, the requirements and the attacker, while solving."""
+    """One system, its true values, the requirements and the attacker, while solving.
 
-    def __init__(self, system: LinearSystem, threshold: int, interval: float, show_zeros: bool) -> None:
+    ``fixed`` cells are suppressed in every pattern (primaries and ``hidden``); ``eligible``
+    cells may be chosen as complementary suppressions (non-zero, neither fixed nor ``shown``).
+    """
+
+    def __init__(
+        self,
+        system: LinearSystem,
+        threshold: int,
+        interval: float,
+        show_zeros: bool,
+        *,
+        shown: np.ndarray | None = None,
+        hidden: np.ndarray | None = None,
+    ) -> None:
         self.system = system
         self.values = system.cell_values
+        n = system.n_cells
+        self.shown = np.zeros(n, dtype=bool) if shown is None else np.asarray(shown, dtype=bool).copy()
+        self.hidden = np.zeros(n, dtype=bool) if hidden is None else np.asarray(hidden, dtype=bool).copy()
         self.floor = 1.0 if show_zeros else 0.0
         self.upper = system.upper
-        self.primary = (self.values > 0) & (self.values < threshold)
+        small = (self.values > 0) & (self.values < threshold)
+        self.primary = small & ~self.shown
+        self.fixed = self.primary | self.hidden
         # zeros are shown and never complementary; with show_zeros off a zero cell still
         # never helps (it could only move up, and it costs a cell)
-        self.eligible = self.values > 0
-        # count first; the rest (< 0.5 in all) sends ties to small cells
-        scale = 0.5 / (float(self.values[self.eligible].sum()) + 1.0)
+        self.eligible = (self.values > 0) & ~self.shown & ~self.fixed
+        self.suppressible = self.eligible | self.fixed
+        # count first; the rest (< 0.25 in all) sends ties to small cells; the master may also
+        # take up to 0.25 off for cells it prefers to keep (``Master.solve``)
+        scale = 0.25 / (float(self.values[self.eligible].sum()) + 1.0)
         self.cost = np.where(self.eligible, 1.0 + scale * self.values, 0.0)
         requirements, targets = [], []
         for cell in np.flatnonzero(self.primary):
@@ -68,64 +96,125 @@ class Problem:
                 targets.append(v - min(level, v - self.floor))
         self.requirements = requirements
         self.targets = np.array(targets, dtype=float)
+        self.original = self.targets.copy()
+        self.cells = np.array([r.cell for r in requirements], dtype=np.int64)
+        self.sign = np.array([1.0 if r.maximize else -1.0 for r in requirements])
+        # published small cells cannot be protected: the caller learns so from ``relaxed``
+        self.given: list[tuple[int, bool, float, float]] = []
+        for cell in np.flatnonzero(small & self.shown):
+            v, level = float(self.values[cell]), protection_level(self.values[cell], interval)
+            self.given += [(int(cell), True, v + min(level, self.upper - v), v)]
+            if v - self.floor > TOLERANCE:
+                self.given += [(int(cell), False, v - min(level, v - self.floor), v)]
         self.lines = [
-            np.array([c for c in (total, *parts) if self.eligible[c]], dtype=np.int64)
+            np.array([c for c in (total, *parts) if self.suppressible[c]], dtype=np.int64)
             for total, parts in system.equations
         ]
-        self.attacker = Attacker(system, self.values, self.floor)
-        self.witnesses: dict[int, list[np.ndarray]] = {}
-        self.recent: set[int] = set()
+        # a suppressed cell that is truly 0 (hidden by an earlier output) can be 0 for the attacker
+        floors = np.where(self.values > 0, self.floor, 0.0)
+        self.attacker = Attacker(system, self.values, floors)
+        # one LP model for every pattern of the search, changed by bounds only: it keeps its
+        # basis from one LP to the next (a model rebuilt for a new pattern starts cold)
+        self.attacker.set_pattern(self.suppressible)
+        self.witnesses = Witnesses(n, len(requirements))
+        self.recent: list[int] = []  # requirements that failed last, tried first next time
+        self.version = 0  # counts relaxations: cuts' right-hand sides change with them
 
-    def met(self, index: int, extreme: Extreme) -> bool:
-        if self.requirements[index].maximize:
-            return extreme.value >= self.targets[index] - TOLERANCE
-        return extreme.value <= self.targets[index] + TOLERANCE
+    @property
+    def relaxed(self) -> tuple[tuple[int, bool, float, float], ...]:
+        """(cell, maximize, original target, relaxed target) of every requirement not met in full."""
+        lowered = [
+            (r.cell, r.maximize, float(o), float(t))
+            for r, o, t in zip(self.requirements, self.original, self.targets, strict=True)
+            if abs(o - t) > TOLERANCE
+        ]
+        return tuple(sorted(lowered + self.given))
+
+    def reached(self, table: np.ndarray) -> np.ndarray:
+        """The requirements that one table the attacker cannot rule out meets."""
+        return self.sign * table[self.cells] >= self.sign * self.targets - TOLERANCE
 
     def audit(self, suppressed: np.ndarray, first: bool = False) -> list[tuple[int, Extreme]]:
         """The requirements a pattern fails (only the first if ``first``), with their LP optima.
 
-        Requirements that failed last time are tried first.
+        Order is fixed (requirements that failed last time, then by index), so the same
+        pattern in the same search state gives the same answer.
         """
         self.attacker.set_pattern(suppressed)
-        failed = []
-        order = sorted(range(len(self.requirements)), key=lambda i: (i not in self.recent, i))
-        for index in order:
-            if first and failed:
+        open_ = ~self.witnesses.met(suppressed)
+        failed: list[tuple[int, Extreme]] = []
+        for index in [i for i in self.recent if open_[i]]:
+            open_[index] = False
+            if self._check(index, suppressed, open_, failed) and first:
                 break
-            pool = self.witnesses.setdefault(index, [])
-            if any(suppressed[witness].all() for witness in pool):
-                continue
-            requirement = self.requirements[index]
-            extreme = self.attacker.extreme(requirement.cell, requirement.maximize)
-            if self.met(index, extreme):
-                moved = np.abs(extreme.cells - self.values) > TOLERANCE * np.maximum(1.0, self.values)
-                pool.insert(0, np.flatnonzero(moved))
-                del pool[WITNESSES:]
-            else:
-                failed.append((index, extreme))
-        self.recent = {index for index, _ in failed} | (self.recent if first else set())
+        if not (first and failed):
+            self._certify_groups(suppressed, open_)
+            for index in np.flatnonzero(open_):
+                if not open_[index]:  # met on the way by another LP's table
+                    continue
+                open_[index] = False
+                if self._check(int(index), suppressed, open_, failed) and first:
+                    break
+        self.recent = [index for index, _ in failed]
         return failed
+
+    def _check(self, index: int, suppressed: np.ndarray, open_: np.ndarray, failed: list) -> bool:
+        """Solve one requirement's LP; its table may meet others too. True if it failed."""
+        requirement = self.requirements[index]
+        extreme = self.attacker.extreme(requirement.cell, requirement.maximize)
+        if not np.isfinite(extreme.value):  # unbounded above: met, but there is no table to keep
+            return False
+        reached = self.reached(extreme.cells)
+        self.witnesses.add(self.moved(extreme.cells), reached)
+        open_ &= ~reached
+        if reached[index]:
+            return False
+        failed.append((index, extreme))
+        return True
+
+    def _certify_groups(self, suppressed: np.ndarray, open_: np.ndarray) -> None:
+        """One LP for all open requirements of a direction, again while it meets a fair share."""
+        for maximize in (True, False):
+            while True:
+                group = np.flatnonzero(open_ & ((self.sign > 0) == maximize))
+                if len(group) < GROUP:
+                    break
+                table = self.attacker.certify(self.cells[group], self.targets[group], maximize)
+                reached = self.reached(table)
+                self.witnesses.add(self.moved(table), reached)
+                newly = int((open_ & reached).sum())
+                open_ &= ~reached
+                if newly * 4 < len(group):  # the rest are in each other's way: one by one
+                    break
+
+    def moved(self, table: np.ndarray) -> np.ndarray:
+        """The cells a table moves away from their true values."""
+        return np.flatnonzero(np.abs(table - self.values) > TOLERANCE * np.maximum(1.0, self.values))
 
     def cut(self, index: int, extreme: Extreme) -> tuple[np.ndarray, float]:
         """The capacity cut of a failed LP as (w, K): the requirement needs w·y ≥ ``rhs``."""
         w, rhs = self.attacker.capacity_cut(extreme, self.values, 0.0)
-        return np.where(self.eligible, w, 0.0), rhs
+        return np.where(self.suppressible, w, 0.0), rhs
 
     def rhs(self, index: int, constant: float) -> float:
         """A cut's right-hand side for the requirement's current target."""
         signed = -self.targets[index] if self.requirements[index].maximize else self.targets[index]
         return constant - signed
 
+    def everything(self) -> np.ndarray:
+        """The pattern that suppresses every cell that may be suppressed."""
+        return self.suppressible.copy()
+
     def relax(self, index: int) -> None:
         """Lower a requirement no pattern can meet to what suppressing every cell gives."""
-        self.attacker.set_pattern(self.eligible)
+        self.attacker.set_pattern(self.everything())
         requirement = self.requirements[index]
         best = self.attacker.extreme(requirement.cell, requirement.maximize).value
         if requirement.maximize:
             self.targets[index] = min(self.targets[index], best)
         else:
             self.targets[index] = max(self.targets[index], best)
-        self.witnesses.pop(index, None)
+        self.version += 1
 
     def primary_alone(self, suppressed: np.ndarray) -> bool:
         """Whether a primary is the only suppressed cell of a line (given away by subtraction)."""
@@ -143,7 +232,7 @@ class Problem:
             changed = False
             for line in self.lines:
                 hidden = line[suppressed[line]]
-                if len(hidden) == 1 and not self.primary[hidden[0]]:
+                if len(hidden) == 1 and not self.fixed[hidden[0]]:
                     suppressed[hidden[0]] = False
                     changed = True
         return suppressed

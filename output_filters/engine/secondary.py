@@ -20,10 +20,14 @@ together, or the attacker combines them:
     by_grade, by_band = protect_tables(atoms, tables)
 
 ``attack(published)`` is the attacker's audit of a published table (as ``protect`` returns
-it); ``attack_system`` of a pattern on a ``LinearSystem``. Patterns are remembered per
-process (``CACHE_SIZE``): the same table shown twice is suppressed the same way even when
-the time limit cut the search short — two different safe patterns of one table can be
-unsafe together.
+it); ``attack_system`` of a pattern on a ``LinearSystem``. A table's pattern is a pure
+function of its counts, its labels and the policy (the search's budget is counted work,
+never time), so the same table gets the same pattern in every process, on a busy machine
+and a quiet one: two different safe patterns of one table can be unsafe together. Patterns
+are also remembered per process (``CACHE_SIZE``), which only saves the work.
+
+Without a ``policy``, every entry point uses the consortium's (``policy.toml``, through
+``output_filters.policy.current_policy``), not the dataclass defaults.
 
 The model and its fallback: ``output_filters.engine.cell_suppression``; tables as linear systems:
 ``output_filters.engine.linear_system``; the attacker: ``output_filters.engine.attack``.
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,7 +56,7 @@ from output_filters.engine.linear_system import (
     atoms_from_counts,
     table_cells,
 )
-from output_filters.policy import Policy
+from output_filters.policy import Policy, current_policy
 
 Hierarchies = Mapping[Hashable, Mapping[Hashable, Hashable]]
 CACHE_SIZE = 256  # patterns remembered per process
@@ -63,8 +68,9 @@ _CACHE_LOCK = threading.Lock()
 class Suppression:
     """A published table and what was suppressed in it (masks align with ``table``).
 
-    ``optimal``: the number of suppressed cells is a proven minimum; otherwise the time
-    limit ended the exact search and the (always audited) fallback pattern was used.
+    ``optimal``: the number of suppressed cells is a proven minimum; otherwise the work
+    budget ended the exact search and its best (always audited) pattern was used.
+    ``seconds`` is how long it took (for information; the pattern never depends on it).
     """
 
     table: pd.DataFrame | pd.Series
@@ -88,8 +94,9 @@ def protect(
     DataFrame's axes are ``"index"`` and ``"columns"``) to ``{child: parent}``, adding a
     subtotal per parent (institution → segment). Missing values count as 0; a Series' absent
     index combinations are zeros. Suppressed cells are ``pd.NA`` in nullable ``Int64``.
+    Without ``policy``, the consortium's (``policy.toml``).
     """
-    policy = policy or Policy()
+    policy = policy or current_policy()
     values = validate_counts(counts)
     atoms = atoms_from_counts(counts, values)
     dims = [Dimension(name, parents=(hierarchies or {}).get(name)) for name in atoms.dimensions]
@@ -106,7 +113,9 @@ def protect(
             counts, table, values_by_cell, np.append(suppressed, primary_cells[-1]), primary_cells, True, 0.0, policy
         )
     system = LinearSystem.link(atoms, [table])
+    start = time.perf_counter()
     pattern = _solve(system, policy)
+    seconds = time.perf_counter() - start
     position = system.positions[0]
     return _result(
         counts,
@@ -115,7 +124,7 @@ def protect(
         pattern.suppressed[position],
         pattern.primary[position],
         pattern.optimal,
-        pattern.seconds,
+        seconds,
         policy,
     )
 
@@ -164,9 +173,11 @@ def protect_tables(atoms: Atoms, tables: Sequence[TableCells], policy: Policy | 
     Build ``atoms`` with ``atoms_from_records`` and each table with ``table_cells``. Two-axis
     tables come back as DataFrames, others as Series.
     """
-    policy = policy or Policy()
+    policy = policy or current_policy()
     system = LinearSystem.link(atoms, tables)
+    start = time.perf_counter()
     pattern = _solve(system, policy)
+    seconds = time.perf_counter() - start
     values = system.cell_values
     results = []
     for table, position in zip(system.tables, system.positions, strict=True):
@@ -178,7 +189,7 @@ def protect_tables(atoms: Atoms, tables: Sequence[TableCells], policy: Policy | 
                 pattern.suppressed[position],
                 pattern.primary[position],
                 pattern.optimal,
-                pattern.seconds,
+                seconds,
                 policy,
             )
         )
@@ -199,7 +210,7 @@ def attack(
     (unbounded above when the grand total is suppressed) and, when the policy shows zeros,
     at least 1 for a suppressed cell.
     """
-    policy = policy or Policy()
+    policy = policy or current_policy()
     system, shown, labels = _system_from_published(published, hierarchies, margins_name)
     suppressed = np.zeros(system.n_cells, dtype=bool)
     suppressed[[cell for cell, _ in labels]] = True
@@ -215,7 +226,7 @@ def attack_system(
     system: LinearSystem, suppressed: np.ndarray, policy: Policy | None = None
 ) -> dict[int, tuple[float, float]]:
     """The attacker's interval for every suppressed cell of ``system`` (others published)."""
-    policy = policy or Policy()
+    policy = policy or current_policy()
     attacker = Attacker(system, system.cell_values, 1.0 if policy.show_zeros else 0.0)
     attacker.set_pattern(suppressed)
     return {int(cell): attacker.interval(int(cell)) for cell in np.flatnonzero(suppressed)}
@@ -249,20 +260,30 @@ def validate_counts(counts: pd.DataFrame | pd.Series) -> np.ndarray:
 
 
 def _solve(system: LinearSystem, policy: Policy) -> Pattern:
-    """The pattern for a system, remembered: when the time limit cuts the search, a second run
-    could stop elsewhere, and two different safe patterns of one table can be unsafe together."""
+    """The pattern for a system, remembered per process (the search is deterministic: this
+    only saves its work when a table is shown again)."""
     key = hashlib.sha256()
-    for part in (system.matrix.indptr, system.matrix.indices, system.atom_values, system.atom_upper):
+    for part in (
+        system.matrix.indptr,
+        system.matrix.indices,
+        system.matrix.data,
+        system.atom_values,
+        system.atom_upper,
+    ):
         key.update(np.ascontiguousarray(part).tobytes())
-    key.update(repr((policy.threshold, policy.protection_interval, policy.show_zeros)).encode())
+    settings = (
+        policy.threshold,
+        policy.protection_interval,
+        policy.show_zeros,
+        policy.suppression_work,
+    )
+    key.update(repr(settings).encode())
     digest = key.hexdigest()
     with _CACHE_LOCK:
         if digest in _CACHE:
             _CACHE.move_to_end(digest)
             return _CACHE[digest]
-    pattern = suppress_system(
-        system, policy.threshold, policy.protection_interval, policy.show_zeros, policy.suppression_seconds
-    )
+    pattern = suppress_system(system, policy)
     with _CACHE_LOCK:
         _CACHE[digest] = pattern
         while len(_CACHE) > CACHE_SIZE:
