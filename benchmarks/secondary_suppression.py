@@ -134,9 +134,9 @@ def pandas_table(values: np.ndarray) -> pd.DataFrame | pd.Series:
 def audit(values: np.ndarray, suppressed: np.ndarray, floor: float) -> int:
     """Primaries whose attacker interval is too narrow (LPs over the inner cells directly).
 
-    Variables are the inner cells: a published one is fixed to its value, a suppressed one
-    lies in [floor, total]; each margin is a row, equal to its value when published, in
-    [floor, total] when suppressed.
+    The variables are the suppressed inner cells, each in [floor, total]; every margin is a
+    sum of inner cells: equal to its value when published, in [floor, total] when suppressed
+    (published inner cells are constants, moved to the right-hand side).
     """
     shape, truth = values.shape, extended(values)
     total = float(values.sum())
@@ -149,33 +149,38 @@ def audit(values: np.ndarray, suppressed: np.ndarray, floor: float) -> int:
     inner[tuple(slice(0, n) for n in shape)] = True
     inner = inner.ravel()
     inner_hidden = suppressed[tuple(slice(0, n) for n in shape)].ravel()
-    bounds = [(floor, total) if h else (v, v) for h, v in zip(inner_hidden, values.ravel().astype(float), strict=True)]
+    free = sp.csr_array(rows[:, inner_hidden])  # extended positions over the suppressed inner cells
+    known = rows[:, ~inner_hidden] @ values.ravel()[~inner_hidden].astype(float)
     margin = ~inner
-    a_eq, b_eq = rows[margin & ~hidden], truth.ravel()[margin & ~hidden]
-    margin_hidden = rows[margin & hidden]
-    a_ub = sp.vstack([margin_hidden, -margin_hidden], format="csr") if margin_hidden.shape[0] else None
-    b_ub = np.concatenate([np.full(margin_hidden.shape[0], total), np.full(margin_hidden.shape[0], -floor)])
+    a_eq, b_eq = free[margin & ~hidden], truth.ravel()[margin & ~hidden] - known[margin & ~hidden]
+    touched = np.diff(a_eq.indptr) > 0
+    a_eq, b_eq = a_eq[touched], b_eq[touched]
+    part = free[margin & hidden]
+    a_ub = sp.vstack([part, -part], format="csr") if part.shape[0] else None
+    rest = known[margin & hidden]
+    b_ub = np.concatenate([total - rest, -(floor - rest)]) if part.shape[0] else None
+    bounds = (floor, total)
     failures = 0
     for cell in np.flatnonzero(hidden):
         value = truth.ravel()[cell]
         if not 0 < value < 10:
             continue
         level = max(1, math.ceil(0.3 * value - 1e-9))
-        objective = rows[[cell]].toarray().ravel()
+        objective = free[[cell]].toarray().ravel()
         ends = []
         for sign in (1.0, -1.0):
             result = linprog(
                 sign * objective,
                 A_ub=a_ub,
-                b_ub=b_ub if a_ub is not None else None,
-                A_eq=a_eq,
-                b_eq=b_eq,
+                b_ub=b_ub,
+                A_eq=a_eq if a_eq.shape[0] else None,
+                b_eq=b_eq if a_eq.shape[0] else None,
                 bounds=bounds,
                 method="highs",
             )
             if result.status != 0:
                 raise RuntimeError(f"independent attack LP failed: {result.message}")
-            ends.append(sign * result.fun)
+            ends.append(sign * result.fun + known[cell])
         low, high = ends
         failures += low > value - min(level, value - floor) + 1e-6 or high < value + min(level, total - value) - 1e-6
     return failures

@@ -286,7 +286,7 @@ def test_the_same_table_gets_the_same_pattern():
     first = protect(counts, POLICY)
     secondary._CACHE.clear()  # solve again rather than remember
     second = protect(counts.copy(), POLICY)
-    assert first.optimal and second.optimal
+    assert first.optimal == second.optimal
     pd.testing.assert_series_equal(first.table, second.table)
 
 

@@ -46,7 +46,7 @@ Relaxation = tuple[int, bool, float, float]  # cell, maximize, original target, 
 WORK_PER_LP, WORK_PER_LP_ITERATION = 6, 2
 MILP_SHARE = 3  # one MILP may use at most a third of the budget left
 REPAIR_FAILURES = 5  # repair an answer that fails at most this many requirements
-REPAIR_RESERVE = 300  # work per failure kept back for the last repair, while there is no pattern
+REPAIR_RESERVE = 500  # work per failure kept back for the last repair, while there is no pattern
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,7 @@ class Search:
             before = len(self.cuts)
             if len(failed) <= REPAIR_FAILURES:
                 # an answer close to safe, repaired, is often the best pattern so far
-                self._offer(self.problem.without_alone(self._repair(last, failed)))
+                self._offer(self._prune(self._repair(last, failed)))
             else:
                 self._add_cuts(failed)
             reserve = 0 if self.best is not None else REPAIR_RESERVE * len(failed)
