@@ -10,7 +10,8 @@ never suppressed. For each table:
   process: "same" says whether both gave the same pattern byte for byte;
 - the proven optimum: the same engine with no budget (``suppress_system``);
 - Tau-Argus OPT (``pytauargus``, its HiGHS engine, unit cost so it too minimizes the number
-  of cells), run in its own virtual environment, ``benchmarks/.venv-tauargus/``, made from
+  of cells, with its own time limit of ``--tauargus-minutes``, 10 by default), run in its own
+  virtual environment, ``benchmarks/.venv-tauargus/``, made from
   ``benchmarks/requirements-tauargus.txt`` on first use;
 - an independent attack (``scipy.optimize.linprog`` over the inner cells, written here) on
   every pattern: the failures columns count primaries left with too little room.
@@ -22,7 +23,7 @@ only). Tau-Argus protects against the second; it is compared with ours under tha
 Prints tables; nothing is asserted.
 
     .venv/bin/python benchmarks/secondary_suppression.py [--seeds 3] [--shapes 20x8,20x8x3,40x10x4]
-        [--shares 10,20,30] [--no-tauargus]
+        [--shares 10,20,30] [--no-tauargus] [--tauargus-minutes 10]
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ with tempfile.TemporaryDirectory(prefix="tauargus_") as folder:
     asc, rda, arb, out = (str(work / name) for name in ("micro.asc", "micro.rda", "job.arb", "out.tab"))
     micro_asc_rda(micro, asc_filename=asc, rda_filename=rda)
     micro_arb(arb_filename=arb, asc_filename=asc, rda_filename=rda, explanatory_vars=[dims], response_var="one",
-              cost_var="-1", safety_rules="FREQ(10,30)", suppress=f"OPT(1,{job['max_seconds']})",
+              cost_var="-1", safety_rules="FREQ(10,30)", suppress=f"OPT(1,{job['max_minutes']})",
               output_names=[out], output_type="5", output_options="SO+")
     start = time.perf_counter()
     run_batch(arb)
@@ -245,11 +246,11 @@ def tauargus_python() -> tuple[Path | None, str]:
     return python, ""
 
 
-def tauargus(python: Path, values: np.ndarray) -> tuple[Run, np.ndarray]:
+def tauargus(python: Path, values: np.ndarray, minutes: int) -> tuple[Run, np.ndarray]:
     names = labels(values.shape)
     dims = [f"d{d}" for d in range(values.ndim)]
     cells = [[names[d][i] for d, i in enumerate(p)] + [int(values[p])] for p in np.ndindex(values.shape) if values[p]]
-    job = {"dimensions": dims, "cells": cells, "max_seconds": 600}
+    job = {"dimensions": dims, "cells": cells, "max_minutes": minutes}
     with tempfile.TemporaryDirectory(prefix="tauargus-run-") as scratch:  # Tau-Argus logs into its cwd
         script = Path(scratch) / "driver.py"
         script.write_text(DRIVER)
@@ -275,6 +276,7 @@ def main() -> None:
     parser.add_argument("--shapes", default="20x8,20x8x3,40x10x4")
     parser.add_argument("--shares", default="10,20,30", help="percent of small cells")
     parser.add_argument("--no-tauargus", action="store_true", help="skip Tau-Argus (no virtual environment)")
+    parser.add_argument("--tauargus-minutes", type=int, default=10, help="Tau-Argus OPT's own time limit per table")
     parser.add_argument("--pattern", help=argparse.SUPPRESS)  # internal: one table's fingerprint
     args = parser.parse_args()
     if args.pattern:
@@ -289,12 +291,12 @@ def main() -> None:
     for shape in [tuple(int(n) for n in shape.split("x")) for shape in args.shapes.split(",")]:
         for share in [int(s) / 100 for s in args.shares.split(",")]:
             for seed in range(args.seeds):
-                rows.append(table_row(shape, share, seed, python))
+                rows.append(table_row(shape, share, seed, python, args.tauargus_minutes))
                 print(f"  {rows[-1]['name']}: done", file=sys.stderr, flush=True)
     report(rows, reason)
 
 
-def table_row(shape: tuple[int, ...], share: float, seed: int, python: Path | None) -> dict:
+def table_row(shape: tuple[int, ...], share: float, seed: int, python: Path | None, minutes: int) -> dict:
     values = counts(seed, shape, share)
     job = {"seed": seed, "shape": list(shape), "share": share}
     truth = extended(values)
@@ -312,7 +314,7 @@ def table_row(shape: tuple[int, ...], share: float, seed: int, python: Path | No
         run.failures[int(floor)] = audit(values, hidden, floor)
         row[label] = run
     if python is not None:
-        run, hidden = tauargus(python, values)
+        run, hidden = tauargus(python, values, minutes)
         run.failures = {0: audit(values, hidden, 0.0), 1: audit(values, hidden, 1.0)}
         row["Tau-Argus"] = run
     return row

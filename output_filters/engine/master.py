@@ -11,8 +11,8 @@ per line (a total and its parts):
   implied by safety, but true of some optimal pattern (a cell alone in a line is known
   exactly, so publishing it changes nothing the attacker knows), and it spares most rounds.
 
-HiGHS runs on one thread with a fixed seed and a node limit, never a time limit: the same
-rows give the same answer on any machine load.
+HiGHS runs on one thread with a fixed seed, stopped by counts of its nodes and of its own
+limit checks, never by a time limit: the same rows give the same answer on any machine load.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ WORK_PER_KILO_NONZERO, WORK_PER_CHECK_KILO_NONZERO, WORK_PER_NODE_KILO_NONZERO =
 @dataclass(frozen=True)
 class Answer:
     """One master solve: a pattern (None if HiGHS found none), whether it is proven minimal
-    for these rows, the lower bound on the cost, and the work done (simplex iterations + nodes)."""
+    for these rows, whether there is none cheaper than the cutoff, the lower bound on the cost
+    (``-inf`` if none), and the work done in budget units."""
 
     suppressed: np.ndarray | None
     proven: bool
@@ -110,8 +111,8 @@ class Master:
     branch-and-bound nodes, or as many of its own limit checks (made at fixed points of its
     search, the root's cut rounds included, which a node limit does not bound), as ``work``
     pays for; then it returns the best pattern found, if any. All are counts: the answer
-    does not depend on time. Only patterns cheaper than ``cutoff`` are of interest: ``infeasible`` if there
-    is none.
+    does not depend on time. Only patterns cheaper than ``cutoff`` are of interest:
+    ``infeasible`` if there is none.
     """
 
     def __init__(self, problem: Problem, cuts: Cuts) -> None:
@@ -161,8 +162,8 @@ class Master:
         steps = WORK_PER_CHECK_KILO_NONZERO * made[0] + WORK_PER_NODE_KILO_NONZERO * max(int(info.mip_node_count), 0)
         work = WORK_PER_MILP + WORK_PER_MILP_ITERATION * max(int(info.simplex_iteration_count), 0)
         work += int(kilo * (WORK_PER_KILO_NONZERO + steps))
-        # a bound is a bound only when finite and below the best answer (HiGHS reports +inf
-        # for a search it did not start)
+        # HiGHS reports +inf (or a value above its own answer) when it stopped before bounding
+        # anything: that is no bound
         bound = float(info.mip_dual_bound)
         if not np.isfinite(bound) or (info.primal_solution_status == 2 and bound > info.objective_function_value + 1):
             bound = -np.inf

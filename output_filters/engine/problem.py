@@ -145,20 +145,20 @@ class Problem:
         failed: list[tuple[int, Extreme]] = []
         for index in [i for i in self.recent if open_[i]]:
             open_[index] = False
-            if self._check(index, suppressed, open_, failed) and first:
+            if self._check(index, open_, failed) and first:
                 break
         if not (first and failed):
-            self._certify_groups(suppressed, open_)
+            self._certify_groups(open_)
             for index in np.flatnonzero(open_):
                 if not open_[index]:  # met on the way by another LP's table
                     continue
                 open_[index] = False
-                if self._check(int(index), suppressed, open_, failed) and first:
+                if self._check(int(index), open_, failed) and first:
                     break
         self.recent = [index for index, _ in failed]
         return failed
 
-    def _check(self, index: int, suppressed: np.ndarray, open_: np.ndarray, failed: list) -> bool:
+    def _check(self, index: int, open_: np.ndarray, failed: list) -> bool:
         """Solve one requirement's LP; its table may meet others too. True if it failed."""
         requirement = self.requirements[index]
         extreme = self.attacker.extreme(requirement.cell, requirement.maximize)
@@ -172,7 +172,7 @@ class Problem:
         failed.append((index, extreme))
         return True
 
-    def _certify_groups(self, suppressed: np.ndarray, open_: np.ndarray) -> None:
+    def _certify_groups(self, open_: np.ndarray) -> None:
         """One LP for all open requirements of a direction, again while it meets a fair share."""
         for maximize in (True, False):
             while True:
