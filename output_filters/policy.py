@@ -36,6 +36,7 @@ class Policy:
     rate_band: tuple[float, float] = (5.0, 95.0)
     rate_band_below: int = 200
     magnitude_columns: tuple[str, ...] = ("units",)
+    identifiers: tuple[str, ...] = ("student_key",)
     dominance_n: int = 2
     dominance_k: float = 90.0
     p_percent: float = 10.0

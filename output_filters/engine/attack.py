@@ -118,7 +118,7 @@ class Attacker:
         self._column = np.full(len(fixed), -1, dtype=np.int64)
         self._column[self._free] = np.arange(len(self._free))
         offsets = self.rows @ self.constants
-        touched = (self.rows @ (~fixed).astype(float)) > 0
+        touched = (abs(self.rows) @ (~fixed).astype(float)) > 0  # abs: consistency rows have -1 entries
         self._check_fixed_rows(~touched, offsets)
         self._kept = np.flatnonzero(touched)
         self._offset = offsets[self._kept]

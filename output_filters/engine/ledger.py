@@ -1,165 +1,542 @@
-"""The session's ledger of count tables shown, so linked tables are protected together.
+"""The ledger of count tables shown to one user, so linked tables are protected together.
 
-Two count tables over the same records that share a dimension share totals: school × grade,
-then school × grade band; a crosstab, then the value_counts of one of its dimensions. Each
-may be safe alone and still give a small cell away together (ANCHORS.md: 8–14 cells
-recovered per table pair). The kernel keeps, for every count table it shows, the records'
-dimension values and the cells it published; a new table over the same records (the same
-row labels) that shares a dimension with earlier ones is checked by the attacker's linear
-program over all of them at once. What was shown stays shown and what was suppressed stays
-suppressed; if the joint audit fails, more cells of the new table are suppressed, smallest
-first, and if even that cannot protect every small cell the new table is refused.
+An attacker — or an honest researcher comparing outputs — combines everything shown. The
+ledger keeps, per record set (a loaded table; ``kernels.marks`` says which rows are which),
+every count table shown over it: the records' subset it counted (all of them, a mask, one
+college), its variables, and each published cell's decision. Tables are linked by the
+records they count, not by their labels: a table over a subset is the slice "in the
+subset" of one more variable, so a difference of two subsets is in the joint audit
+(``output_filters.engine.joint``).
 
-Tables over different rows (a subset, another filter) are not linked here; see the README.
+A new table is decided so that:
+
+- a table shown before (the same records and variables; with or without margins, in any
+  rendering) comes back exactly as it was shown;
+- a cell decided before keeps its decision (what was hidden stays hidden, what was shown
+  stays shown);
+- the table's own pattern — what ``protect`` gives it alone, a pure function of its counts
+  and labels — is kept, and only if the joint audit fails are more of its own cells
+  suppressed (margins included);
+- it is refused only when no pattern of its own cells can protect; the error names the
+  earlier output it conflicts with.
+
+The state lives in ``output_filters.engine.ledger_store`` between kernels.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
+import numbers
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 
-from output_filters.engine.linear_system import ALL, Atoms, LinearSystem, TableCells, atoms_from_records, table_cells
-from output_filters.engine.problem import Problem
+from output_filters.engine import joint as joint_model
+from output_filters.engine.attack import Attacker
+from output_filters.engine.joint import CellKey, TableSpec, Variable
+from output_filters.engine.ledger_store import LedgerStore, decode, encode
+from output_filters.engine.linear_system import ALL
+from output_filters.engine.linked import decide
+from output_filters.engine.secondary import protect
 from output_filters.exceptions import DisclosureError
 from output_filters.policy import Policy
 
-LINKED_REASON = (
-    "together with count tables already shown in this kernel session, this table would let a "
-    "small cell be recovered, and no suppression in it can prevent that; show a coarser table"
-)
-MAX_ENTRIES = 200
+Dim = tuple[Hashable, np.ndarray, np.ndarray]  # (name, record ids, values)
+MAX_TABLES = 300  # tables kept per record set (the oldest are forgotten first)
+MAX_RECORD_SETS = 40
+TOLERANCE = 1e-6
+
+
+class _Margin:
+    """The label of a margin (a sum over an axis) in a ledger lookup."""
+
+    def __repr__(self) -> str:
+        return "MARGIN"
+
+
+MARGIN = _Margin()
 
 
 @dataclass
 class Entry:
-    rows: str  # fingerprint of the records' row labels
-    names: tuple[str, ...]  # dimension names, in the table's axis order
-    values: dict[str, pd.Series]  # the records' value of each dimension
-    published: pd.DataFrame | pd.Series  # the full table with margins, NA where suppressed
+    """One count table shown: its subset, its variables in axis order, where it was shown."""
+
+    subset: int
+    variables: tuple[int, ...]
+    origin: str
+    at: str
+
+    def same_table(self, subset: int, variables: tuple[int, ...]) -> bool:
+        return self.subset == subset and sorted(self.variables) == sorted(variables)
 
 
-def fingerprint(index: pd.Index) -> str:
-    hashed = pd.util.hash_pandas_object(index, index=False).to_numpy()
-    return hashlib.sha1(hashed.tobytes()).hexdigest() + f":{len(index)}"
+@dataclass
+class Publication:
+    """What a count table shows: a value (NaN: suppressed) for each combination of its labels."""
+
+    variables: tuple[int, ...]
+    categories: tuple[tuple, ...]  # per axis, the categories the record set knows
+    values: dict[tuple, float]  # codes per axis (-1: margin) -> value, NaN where suppressed
+    primary: dict[tuple, bool]
+    linked: tuple[str, ...] = ()  # earlier outputs that made this table suppress more
+    again: bool = False  # the same table was shown before
+
+    def value(self, labels: tuple) -> float:
+        """The published value of the cell with these labels (``MARGIN`` for a margin); 0 if none."""
+        return self.values.get(self._codes(labels), 0.0)
+
+    def is_primary(self, labels: tuple) -> bool:
+        return self.primary.get(self._codes(labels), False)
+
+    def _codes(self, labels: tuple) -> tuple:
+        if not hasattr(self, "_lookup"):
+            self._lookup = [{category_key(c): code for code, c in enumerate(cats)} for cats in self.categories]
+        return tuple(
+            -1 if label is MARGIN else lookup.get(category_key(label), -2)
+            for lookup, label in zip(self._lookup, labels, strict=True)
+        )
+
+
+def category_key(value) -> tuple:
+    """A hashable key under which equal categories meet (True is not 1; every missing value is one)."""
+    if isinstance(value, bool | np.bool_):
+        return ("b", bool(value))
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ("missing",)
+    if isinstance(value, float | np.floating) and np.isnan(value):
+        return ("missing",)
+    if isinstance(value, numbers.Number):
+        return ("n", value)
+    return ("o", value)
+
+
+@dataclass
+class RecordSet:
+    """One record set's state: the records seen, their variables, the tables and decided cells."""
+
+    name: str
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    variables: list[Variable] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+    decided: dict[CellKey, float] = field(default_factory=dict)
+
+    def add_records(self, labels: np.ndarray) -> np.ndarray:
+        """Positions of ``labels`` among the records, adding new ones (variables: not known)."""
+        labels = np.asarray(labels, dtype=np.int64)
+        new = np.setdiff1d(labels, self.ids, assume_unique=False)
+        if len(new):
+            merged = np.union1d(self.ids, new)
+            where = np.searchsorted(merged, self.ids)
+            grown = []
+            for variable in self.variables:
+                codes = np.full(len(merged), 0 if variable.indicator else -1, dtype=np.int32)
+                codes[where] = variable.codes
+                grown.append(Variable(variable.name, variable.categories, codes, variable.indicator))
+            self.ids, self.variables = merged, grown
+        return np.searchsorted(self.ids, labels)
+
+    def indicator(self, positions: np.ndarray) -> int:
+        mask = np.zeros(len(self.ids), dtype=np.int32)
+        mask[positions] = 1
+        for index, variable in enumerate(self.variables):
+            if variable.indicator and np.array_equal(variable.codes, mask):
+                return index
+        self.variables.append(Variable(f"subset {sum(v.indicator for v in self.variables) + 1}", (0, 1), mask, True))
+        return len(self.variables) - 1
+
+    def variable(self, name: str, positions: np.ndarray, values: np.ndarray) -> int:
+        """The variable ``name`` with these values at these records (an existing one if they agree)."""
+        for index, variable in enumerate(self.variables):
+            if variable.indicator or variable.name.rstrip("'") != name:
+                continue
+            codes, categories = _codes_for(values, variable.categories)
+            known = variable.codes[positions]
+            seen = known >= 0
+            if np.array_equal(known[seen], codes[seen]):
+                merged = variable.codes.copy()
+                merged[positions] = codes
+                self.variables[index] = Variable(variable.name, categories, merged)
+                return index
+        taken = {v.name for v in self.variables}
+        label = name
+        while label in taken:
+            label += "'"
+        codes, categories = _codes_for(values, ())
+        full = np.full(len(self.ids), -1, dtype=np.int32)
+        full[positions] = codes
+        self.variables.append(Variable(label, categories, full))
+        return len(self.variables) - 1
+
+    # ---- persistence ----------------------------------------------------------------------
+
+    def document(self) -> tuple[dict, dict[str, np.ndarray]]:
+        doc = {
+            "variables": [
+                {"name": v.name, "indicator": v.indicator, "categories": [encode(c) for c in v.categories]}
+                for v in self.variables
+            ],
+            "entries": [[e.subset, list(e.variables), e.origin, e.at] for e in self.entries],
+            "decided": [
+                [s, [list(p) for p in parts], None if np.isnan(v) else v] for (s, parts), v in self.decided.items()
+            ],
+        }
+        arrays = {"ids": self.ids, **{f"v{i}": v.codes for i, v in enumerate(self.variables)}}
+        return doc, arrays
+
+    @classmethod
+    def from_document(cls, name: str, doc: dict, arrays: dict[str, np.ndarray]) -> RecordSet:
+        variables = [
+            Variable(
+                v["name"], tuple(decode(c) for c in v["categories"]), arrays[f"v{i}"].astype(np.int32), v["indicator"]
+            )
+            for i, v in enumerate(doc["variables"])
+        ]
+        entries = [Entry(s, tuple(vs), origin, at) for s, vs, origin, at in doc["entries"]]
+        decided = {
+            (s, tuple(tuple(p) for p in parts)): (np.nan if v is None else float(v)) for s, parts, v in doc["decided"]
+        }
+        return cls(name, arrays["ids"].astype(np.int64), variables, entries, decided)
+
+    def forget_oldest(self) -> None:
+        """Keep the newest ``MAX_TABLES`` tables and the decisions they need."""
+        if len(self.entries) <= MAX_TABLES:
+            return
+        self.entries = self.entries[-MAX_TABLES:]
+        owners = {(e.subset, frozenset(e.variables)) for e in self.entries}
+        self.decided = {
+            key: value
+            for key, value in self.decided.items()
+            if any(key[0] == s and {v for v, _ in key[1]} <= vs for s, vs in owners)
+        }
+
+
+def _codes_for(values: np.ndarray, categories: tuple) -> tuple[np.ndarray, tuple]:
+    """Codes of ``values`` in ``categories``, new categories appended (sorted, for determinism)."""
+    local, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)
+    known = {category_key(c): code for code, c in enumerate(categories)}
+    fresh = [u for u in uniques if category_key(u) not in known]
+    if fresh:
+        try:
+            fresh = sorted(fresh, key=_sort_key)
+        except TypeError:
+            fresh = sorted(fresh, key=str)
+        for value in fresh:
+            if category_key(value) not in known:
+                known[category_key(value)] = len(categories)
+                categories = (*categories, value)
+    mapping = np.asarray([known[category_key(u)] for u in uniques], dtype=np.int32)
+    return mapping[local] if len(local) else np.zeros(0, np.int32), tuple(categories)
+
+
+def _sort_key(value):
+    return (1, 0) if category_key(value) == ("missing",) else (0, value)
 
 
 class Ledger:
-    def __init__(self, policy: Policy):
+    """The ledger of one user's count tables (see the module docstring)."""
+
+    def __init__(
+        self, policy: Policy, store: LedgerStore | None = None, origin: Callable[[], str] | None = None
+    ) -> None:
         self.policy = policy
-        self.entries: list[Entry] = []
+        self.store = store
+        self.origin = origin or (lambda: "an earlier output")
+        self.sets: dict[str, RecordSet] = {}
+        self._stamps: dict[str, tuple[int, int] | None] = {}
 
-    def protect(self, dims: list[pd.Series], published: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
-        """``published`` (the engine's full table for ``dims``), adjusted for linked tables."""
-        names = _names(dims)
-        values = dict(zip(names, dims, strict=True))
-        rows = fingerprint(dims[0].index)
-        linked = [e for e in self.entries if e.rows == rows and set(e.names) & set(names)]
-        if linked:
-            published = self._jointly(linked, names, values, published)
-        self.entries.append(Entry(rows, tuple(names), values, published))
-        del self.entries[:-MAX_ENTRIES]
-        return published
+    def publish(self, universe: str, labels: np.ndarray, dims: list[Dim]) -> Publication:
+        """Decide the count table of ``dims`` over the records ``labels`` of record set ``universe``.
 
-    def _jointly(self, linked: list[Entry], names, values, published):
-        union: dict[str, pd.Series] = {}
-        for entry in [*linked, Entry("", tuple(names), values, published)]:
-            union.update(entry.values)
-        frame = pd.DataFrame(union)
-        atoms = _with_dependencies(atoms_from_records(frame, list(union)))
-        tables = [table_cells(atoms, list(entry.names)) for entry in linked]
-        new = table_cells(atoms, list(names))
-        system = LinearSystem.link(atoms, [*tables, new])
-        suppressed = np.ones(system.n_cells, dtype=bool)
-        for entry, table, position in zip(linked, tables, system.positions[:-1], strict=True):
-            suppressed[position[_shown(table, entry.published)]] = False
-        known = ~suppressed.copy()
-        new_position = system.positions[-1]
-        shown_new = _shown(new, published)
-        suppressed[new_position[shown_new]] = False
-        problem = Problem(system, self.policy.threshold, self.policy.protection_interval, self.policy.show_zeros)
-        values_by_cell = system.cell_values
-        while problem.audit(suppressed, first=True):
-            candidates = [
-                cell for cell in new_position if not suppressed[cell] and not known[cell] and values_by_cell[cell] > 0
-            ]
-            if not candidates:
-                raise DisclosureError(LINKED_REASON)
-            suppressed[min(candidates, key=lambda cell: values_by_cell[cell])] = True
-        return _published_like(new, published, suppressed[new_position])
+        Each dimension is (name, record ids, values): its value on those records, which may be
+        more than the records counted (a column of the loaded frame, on all its rows). Raises
+        ``DisclosureError`` when no pattern of the table's own cells can protect.
+        """
+        if self.store is None:
+            return self._publish(self._set(universe), labels, dims)
+        with self.store.locked(universe):
+            records = self._set(universe)
+            publication = self._publish(records, labels, dims)
+            if not publication.again:
+                self._save(records)
+            return publication
 
+    # ---- state --------------------------------------------------------------------------
 
-def _with_dependencies(atoms: Atoms) -> Atoms:
-    """Atoms whose impossible combinations are known zeros, where one dimension determines another.
+    def _set(self, universe: str) -> RecordSet:
+        if self.store is not None:
+            stamp = self.store.stamp(universe)
+            if universe not in self.sets or stamp != self._stamps.get(universe):
+                loaded = self.store.load(universe)
+                if loaded is not None:
+                    self.sets[universe] = RecordSet.from_document(universe, *loaded)
+                self._stamps[universe] = stamp
+        return self.sets.setdefault(universe, RecordSet(universe))
 
-    A grade band is a function of the grade: an attacker knows no record has grade 7 in band
-    9-10. Wherever the records show one dimension determining another, the combinations that
-    break it are taken to be known to be empty (the stronger attacker, so the safer side).
-    """
-    counts = atoms.counts
-    known_zero = np.zeros(counts.shape, dtype=bool)
-    for i in range(counts.ndim):
-        for j in range(counts.ndim):
-            if i == j:
+    def _save(self, records: RecordSet) -> None:
+        records.forget_oldest()
+        if self.store.save(records.name, *records.document()):
+            self._stamps[records.name] = self.store.stamp(records.name)
+            kept = self.store.universes()
+            for _mtime, path in kept[: max(0, len(kept) - MAX_RECORD_SETS)]:
+                self.store.forget(path)
+
+    # ---- deciding -----------------------------------------------------------------------
+
+    def _publish(self, records: RecordSet, labels: np.ndarray, dims: list[Dim]) -> Publication:
+        before = list(records.variables)
+        for _name, ids, _values in dims:
+            records.add_records(ids)
+        records.add_records(labels)
+        subset = records.indicator(np.searchsorted(records.ids, np.asarray(labels, dtype=np.int64)))
+        variables = tuple(
+            records.variable(
+                _dimension_name(name, number),
+                np.searchsorted(records.ids, np.asarray(ids, dtype=np.int64)),
+                np.asarray(values, dtype=object),
+            )
+            for number, (name, ids, values) in enumerate(dims)
+        )
+        if len(set(variables)) != len(variables):
+            raise DisclosureError(
+                "a count table with the same variable on two axes is its one-way table; use value_counts()",
+                rule="count",
+            )
+        spec = TableSpec(variables, subset)
+        for entry in records.entries:
+            if entry.same_table(subset, variables):
+                return self._publication(records, spec, again=True)
+        decision = self._decide(records, spec, before)
+        if decision.refusal is not None:
+            raise DisclosureError(
+                decision.refusal + self._coarser(records, spec),
+                rule="linked tables",
+                conflicts_with=decision.links,
+            )
+        model, new = decision.model, len(records.entries)
+        values = model.system.cell_values
+        for key, cell in zip(model.keys[new], model.positions[new], strict=True):
+            records.decided[key] = float("nan") if decision.suppressed[cell] else float(values[cell])
+        records.entries.append(Entry(subset, variables, self.origin(), datetime.now(UTC).isoformat(timespec="seconds")))
+        return self._publication(records, spec, linked=decision.links if decision.extra else ())
+
+    def _decide(self, records: RecordSet, spec: TableSpec, before: list[Variable]) -> _Decision:
+        """The pattern of a new table (nothing recorded yet)."""
+        others = [TableSpec(e.variables, e.subset) for e in records.entries]
+        try:
+            model = joint_model.build(records.variables, [*others, spec])
+        except joint_model.ModelTooLarge as error:
+            return _Decision(
+                None,
+                np.zeros(0, bool),
+                False,
+                (),
+                f"this table cannot be checked against the {len(others)} count tables shown before over the "
+                f"same records: {error}",
+            )
+        new = len(others)
+        cells = model.positions[new]
+        shown, hidden = _decided(records, model)
+        free = np.zeros(model.system.n_cells, dtype=bool)
+        free[cells] = True
+        free &= ~shown & ~hidden
+        if not free.any():  # every cell was decided before: nothing new is published
+            return _Decision(model, hidden, False, ())
+        own = self._own_pattern(records, spec, model, new)
+        suppressed, relaxed = decide(model.system, self.policy, shown, hidden | (own & free))
+        for requirement in relaxed:
+            allowed = self._allowed(records, spec, model, free, hidden, requirement.cell, requirement.maximize)
+            narrower = (
+                requirement.achieved < allowed - TOLERANCE
+                if requirement.maximize
+                else (requirement.achieved > allowed + TOLERANCE)
+            )
+            if narrower:
+                links = self._links(records, spec)
+                return _Decision(model, suppressed, True, links, _refusal(records, model, requirement.cell, new))
+        extra = bool((suppressed[cells] & ~own[cells] & free[cells]).any())
+        return _Decision(model, suppressed, extra, self._links(records, spec) if extra else ())
+
+    def _own_pattern(self, records: RecordSet, spec: TableSpec, model: joint_model.Joint, new: int) -> np.ndarray:
+        """The cells the table's own protection suppresses (``protect`` of its counts alone)."""
+        suppressed = np.zeros(model.system.n_cells, dtype=bool)
+        if not spec.variables:  # a count of a subset: hidden only if it is small
+            cell = model.positions[new][0]
+            suppressed[cell] = 0 < model.system.cell_values[cell] < self.policy.threshold
+            return suppressed
+        counts = _own_counts(records, spec)
+        hidden_labels = {_flat(label) for label in _suppressed_labels(protect(counts, self.policy).table)}
+        for key, cell in zip(model.keys[new], model.positions[new], strict=True):
+            present = dict(key[1])
+            if tuple(present.get(v, ALL) for v in spec.variables) in hidden_labels:
+                suppressed[cell] = True
+        return suppressed
+
+    def _allowed(self, records, spec, model, free: np.ndarray, hidden: np.ndarray, cell: int, maximize: bool) -> float:
+        """How far the attacker may narrow a small cell this table cannot protect.
+
+        A cell of an earlier table: as far as the earlier outputs already did (this table's own
+        cells unpublished; e.g. a cell its own table could not protect either). A cell of this
+        table only: as far as the table does by itself with every cell suppressed — a small cell
+        that earlier outputs pin down is refused, not published as suppressed.
+        """
+        floor = 1.0 if self.policy.show_zeros else 0.0
+        earlier_cells = np.concatenate(model.positions[:-1]) if len(model.positions) > 1 else np.zeros(0, int)
+        if cell in earlier_cells:
+            published = model.system.cell_values.copy()
+            published[free] = np.nan
+            earlier = Attacker(model.system, published, floor)
+            earlier.set_pattern(hidden & ~free)
+            return earlier.extreme(cell, maximize).value
+        key = next(k for k, c in zip(model.keys[-1], model.positions[-1], strict=True) if c == cell)
+        alone = joint_model.build(records.variables, [spec])
+        everything = np.zeros(alone.system.n_cells, dtype=bool)
+        everything[alone.positions[0]] = alone.system.cell_values[alone.positions[0]] > 0
+        attacker = Attacker(alone.system, alone.system.cell_values, floor)
+        attacker.set_pattern(everything)
+        return attacker.extreme(_cell_with_key(alone, key), maximize).value
+
+    def _coarser(self, records: RecordSet, spec: TableSpec) -> str:
+        """A suggestion: the same table without one of its variables, if that would pass."""
+        if len(spec.variables) < 2:
+            return ""
+        for dropped in reversed(spec.variables):
+            kept = tuple(v for v in spec.variables if v != dropped)
+            candidate = TableSpec(kept, spec.subset)
+            if (
+                any(e.same_table(spec.subset, kept) for e in records.entries)
+                or self._decide(records, candidate, records.variables).refusal is None
+            ):
+                names = " × ".join(records.variables[v].name for v in kept)
+                return (
+                    f"; a coarser table would pass, e.g. by {names} alone (without {records.variables[dropped].name})"
+                )
+        return "; show a coarser table (fewer dimensions, or small categories grouped)"
+
+    def _links(self, records: RecordSet, spec: TableSpec) -> tuple[str, ...]:
+        """Earlier outputs over the same records that share a variable or count another subset."""
+        related = [
+            e.origin for e in records.entries if set(e.variables) & set(spec.variables) or e.subset != spec.subset
+        ]
+        return tuple(dict.fromkeys(reversed(related)))[:3]
+
+    def _publication(self, records: RecordSet, spec: TableSpec, *, again: bool = False, linked=()) -> Publication:
+        categories = tuple(records.variables[v].categories for v in spec.variables)
+        values: dict[tuple, float] = {}
+        for (subset, parts), value in records.decided.items():
+            if subset != spec.subset:
                 continue
-            low, high = min(i, j), max(i, j)
-            pair = counts.sum(axis=tuple(k for k in range(counts.ndim) if k not in (i, j))) > 0  # axes (low, high)
-            rows = pair if i < j else pair.T  # rows: dimension i
-            if rows.sum(axis=1).max(initial=0) <= 1:  # each value of i goes with one value of j
-                shape = [1] * counts.ndim
-                shape[low], shape[high] = counts.shape[low], counts.shape[high]
-                known_zero |= ~np.broadcast_to(pair.reshape(shape), counts.shape)
-    known_zero &= counts == 0
-    if not known_zero.any():
-        return atoms
-    return Atoms(atoms.dimensions, atoms.categories, counts, known_zero)
+            present = dict(parts)
+            if set(present) <= set(spec.variables):
+                values[tuple(present.get(v, -1) for v in spec.variables)] = value
+        threshold = self.policy.threshold
+        primary = {codes: 0 < n < threshold for codes, n in _true_counts(records, spec).items()}
+        return Publication(spec.variables, categories, values, primary, tuple(linked), again)
 
 
-def _names(dims: list[pd.Series]) -> list[str]:
-    names, seen = [], set()
-    for number, series in enumerate(dims):
-        name = str(series.name) if series.name is not None else f"dimension {number}"
-        while name in seen:
-            name += "'"
-        seen.add(name)
-        names.append(name)
-    return names
+@dataclass
+class _Decision:
+    model: joint_model.Joint | None
+    suppressed: np.ndarray
+    extra: bool  # more cells than the table's own protection
+    links: tuple[str, ...]
+    refusal: str | None = None
 
 
-def _positions(table: TableCells, published) -> pd.DataFrame | pd.Series:
-    """The table's local cell numbers laid out like ``published``."""
-    as_frame = isinstance(published, pd.DataFrame)
-    return table.to_pandas(np.arange(table.membership.shape[0]), as_frame)
+def _decided(records: RecordSet, model: joint_model.Joint) -> tuple[np.ndarray, np.ndarray]:
+    """System cells published (shown) and suppressed (hidden) by earlier decisions."""
+    shown = np.zeros(model.system.n_cells, dtype=bool)
+    hidden = np.zeros(model.system.n_cells, dtype=bool)
+    for keys, cells in zip(model.keys, model.positions, strict=True):
+        for key, cell in zip(keys, cells, strict=True):
+            value = records.decided.get(key)
+            if value is not None:
+                (hidden if np.isnan(value) else shown)[cell] = True
+    return shown, hidden & ~shown
 
 
-def _shown(table: TableCells, published) -> np.ndarray:
-    """Local cells of ``table`` that ``published`` shows (present and not missing)."""
-    layout = _positions(table, published)
-    shown = np.zeros(table.membership.shape[0], dtype=bool)
-    flat_layout = layout.stack(future_stack=True) if isinstance(layout, pd.DataFrame) else layout
-    flat_published = published.stack(future_stack=True) if isinstance(published, pd.DataFrame) else published
-    flat_published = _relabelled(flat_published, flat_layout)
-    for label, cell in flat_layout.items():
-        if label in flat_published.index and pd.notna(flat_published[label]):
-            shown[int(cell)] = True
-    return shown
+def _flat(label) -> tuple:
+    return label if isinstance(label, tuple) else (label,)
 
 
-def _relabelled(published: pd.Series, layout: pd.Series) -> pd.Series:
-    """The engine writes margins as ``All``; make sure labels compare equal across the two."""
-    if published.index.nlevels == layout.index.nlevels:
-        published = published.copy()
-        published.index = published.index.set_names(layout.index.names)
-    return published
+def _dimension_name(name: Hashable, number: int) -> str:
+    return str(name) if name is not None else f"dimension {number + 1}"
 
 
-def _published_like(table: TableCells, published, suppressed_local: np.ndarray):
-    layout = _positions(table, published)
-    hidden = layout.map(lambda cell: bool(suppressed_local[int(cell)]))
-    hidden = hidden.reindex_like(published).fillna(False).astype(bool)
-    return published.mask(hidden)
+def _true_counts(records: RecordSet, spec: TableSpec) -> dict[tuple, float]:
+    """Every cell's true count of a table (codes per axis, -1 for a margin), for the primary marks."""
+    inside = records.variables[spec.subset].codes == 1
+    frame = pd.DataFrame({i: records.variables[v].codes[inside] for i, v in enumerate(spec.variables)})
+    out: dict[tuple, float] = {(): float(inside.sum())}
+    n = len(spec.variables)
+    for mask in range(1 << n):
+        kept = [i for i in range(n) if mask & (1 << i)]
+        if kept:
+            sizes = frame.groupby(kept).size()
+            for key, value in sizes.items():
+                key = key if isinstance(key, tuple) else (key,)
+                full = [-1] * n
+                for i, code in zip(kept, key, strict=True):
+                    full[i] = int(code)
+                out[tuple(full)] = float(value)
+        else:
+            out[(-1,) * n] = float(inside.sum())
+    return out
 
 
-__all__ = ["ALL", "Ledger", "fingerprint"]
+def _own_counts(records: RecordSet, spec: TableSpec) -> pd.DataFrame | pd.Series:
+    """The table's inner counts, labelled by codes, in the canonical (sorted-category) order."""
+    inside = records.variables[spec.subset].codes == 1
+    columns = {}
+    for axis, v in enumerate(spec.variables):
+        columns[f"a{axis}"] = records.variables[v].codes[inside]
+    frame = pd.DataFrame(columns)
+    names = list(columns)
+    counts = frame.groupby(names).size()
+    order = [_category_order(records.variables[v].categories) for v in spec.variables]
+    if len(names) == 1:
+        present = [c for c in order[0] if c in counts.index]
+        return counts.reindex(present).rename_axis("a0")
+    full_index = pd.MultiIndex.from_product(
+        [[c for c in order[i] if c in counts.index.get_level_values(i)] for i in range(len(names))], names=names
+    )
+    counts = counts.reindex(full_index, fill_value=0)
+    if len(names) == 2:
+        return counts.unstack("a1").fillna(0).astype(np.int64)
+    return counts
+
+
+def _category_order(categories: tuple) -> list[int]:
+    """Codes in the order of their categories (sorted as pandas sorts crosstab labels)."""
+    try:
+        return sorted(range(len(categories)), key=lambda c: _sort_key(categories[c]))
+    except TypeError:
+        return sorted(range(len(categories)), key=lambda c: str(categories[c]))
+
+
+def _suppressed_labels(table: pd.DataFrame | pd.Series) -> list:
+    if isinstance(table, pd.DataFrame):
+        stacked = table.stack(future_stack=True)
+        return [label for label, value in stacked.items() if pd.isna(value)]
+    return [label for label, value in table.items() if pd.isna(value)]
+
+
+def _cell_with_key(model: joint_model.Joint, key: CellKey) -> int:
+    for table_keys, table_cells in zip(model.keys, model.positions, strict=True):
+        for candidate, cell in zip(table_keys, table_cells, strict=True):
+            if candidate == key:
+                return int(cell)
+    raise KeyError(key)
+
+
+def _refusal(records: RecordSet, model: joint_model.Joint, cell: int, new: int) -> str:
+    where = ""
+    for entry, cells in zip(records.entries, model.positions[:new], strict=True):
+        if cell in cells:
+            where = f" (a small cell of {entry.origin})"
+            break
+    return (
+        "together with the count tables shown before over the same records, this table would let a small "
+        f"cell be narrowed down{where}, and no suppression of this table's own cells prevents it"
+    )

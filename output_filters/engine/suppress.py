@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from output_filters.engine.ledger import Ledger
 from output_filters.engine.secondary import Suppression, protect, suppression_note
 from output_filters.policy import Policy
 
@@ -44,15 +43,13 @@ def protect_counts(
     *,
     margins: bool = False,
     margins_name: str = "All",
-    ledger: Ledger | None = None,
-    dims: list[pd.Series] | None = None,
 ) -> Protection:
-    """Suppress a table of counts; see the module docstring. Suppressed cells are ``pd.NA``.
+    """Suppress a table of counts by itself; see the module docstring. Suppressed cells are ``pd.NA``.
 
-    With a ``ledger`` and the records' ``dims`` (one Series per table dimension, in axis
-    order), the table is also protected together with the linked tables shown before it.
+    (In a kernel, count tables go through the session's ledger instead, protected together with
+    every table shown before: ``output_filters.guards.counting``.)
     """
-    linked = (ledger, dims) if ledger is not None and dims else None
+    linked = None
     if isinstance(counts, pd.Series):
         parts = _full(protect(counts, policy, margins_name=margins_name), linked, policy)
         return Protection(*(_reindexed(part, counts.index) for part in parts))
@@ -71,10 +68,6 @@ def _full(result: Suppression, linked, policy: Policy) -> tuple:
     requirement: hiding them only leaves an attacker less to work with).
     """
     table, primary, secondary = result.table, result.primary, result.secondary
-    if linked is not None:
-        ledger, dims = linked
-        table = ledger.protect(dims, table)
-        secondary = (table.isna() & ~primary).astype(bool) | secondary
     if not policy.show_zeros:
         zeros = (table == 0).fillna(False).astype(bool)
         table, secondary = table.mask(zeros), secondary | zeros
