@@ -16,7 +16,6 @@ holds ``cc_courses``: each institution's rows once, with the columns all those u
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from kernels.marks import mark_record_level, register_load
@@ -49,8 +48,6 @@ def load(name: str, columns: list[str] | None = None) -> pd.DataFrame:
         frame = _workspace().load(name, columns)
     except FileNotFoundError:  # an extract was replaced while it was read: read the new one
         frame = _workspace().load(name, columns)
-    table = name.rpartition("/")[2]
-    files = np.unique(frame.index.to_numpy(dtype=np.int64) >> 32).tolist()
-    marked = mark_record_level(frame, name, universe=f"table:{table}", files=files)
+    marked = mark_record_level(frame, name, universe=f"table:{name.rpartition('/')[2]}")
     register_load(marked)
     return marked

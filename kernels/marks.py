@@ -33,21 +33,18 @@ def _set(obj: Any, mark: dict) -> Any:
     return obj
 
 
-def mark_record_level(obj: Any, source: str, universe: str | None = None, files: list[int] | None = None) -> Any:
+def mark_record_level(obj: Any, source: str, universe: str | None = None) -> Any:
     """Mark ``obj`` as record-level data read from table ``source``.
 
     ``universe`` names the record set its rows belong to (their index labels are the records'
-    ids in it; ``kernels.data`` gives ``table:NAME`` and the extract ``files`` the ids come
-    from). Without one, ``obj`` starts a record set of its own, keyed by its rows.
+    ids in it; ``kernels.data`` gives ``table:NAME``). Without one, ``obj`` starts a record set
+    of its own, keyed by its rows.
     """
     if universe is None:
         index = getattr(obj, "index", None)
         digest = hashlib.sha1(pd.util.hash_pandas_object(index, index=False).to_numpy().tobytes()).hexdigest()[:16]
         universe = f"{source}#{digest}:{len(index)}" if index is not None else source
-    mark = {"level": RECORD, "source": source, "universe": universe}
-    if files:
-        mark["files"] = sorted(int(f) for f in files)
-    return _set(obj, mark)
+    return _set(obj, {"level": RECORD, "source": source, "universe": universe})
 
 
 def register_load(frame: pd.DataFrame) -> None:

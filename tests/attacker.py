@@ -8,9 +8,13 @@ suppressed cell of 1–9 records (in any output) scipy's HiGHS minimizes and max
 leaks if
 
 - with the a-priori bounds only (Tau-Argus' attacker) its interval does not reach
-  max(1, 30 % of the value) below and above it, or
+  max(1, 30 % of the value) below and above it (``strict``; otherwise: on neither side), or
 - knowing besides that every suppressed cell holds at least one record (zeros are shown), the
   attacker pins it down exactly.
+
+Not strict is the measure for a whole session shown table by table: a later table cannot hide
+a total an earlier one showed, so a small cell under a shown total of 10 keeps less room above
+it than 30 %; it must never be pinned down, nor narrowed on both sides.
 """
 
 from __future__ import annotations
@@ -43,6 +47,20 @@ class Output:
     name: str = ""
 
 
+@dataclass
+class Ratios:
+    """Published shares or rates: each a count of the table over its denominator, both of one table.
+
+    ``values`` maps a numerator label tuple to (denominator label tuple, the ratio shown, or
+    None where suppressed). A shown ratio is the linear constraint numerator − ratio × denominator = 0.
+    """
+
+    dims: tuple[str, ...]
+    values: dict[tuple, tuple[tuple, float | None]]
+    mask: Callable[[pd.DataFrame], pd.Series] | None = None
+    uses: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Leak:
     output: str
@@ -52,23 +70,42 @@ class Leak:
     high: float
 
 
-def leaks(records: pd.DataFrame, outputs: list[Output], threshold: int = 10, interval: float = 0.3) -> list[Leak]:
+def leaks(
+    records: pd.DataFrame,
+    outputs: list[Output | Ratios],
+    threshold: int = 10,
+    interval: float = 0.3,
+    strict: bool = True,
+) -> list[Leak]:
     """Small suppressed cells an attacker narrows below their protection interval."""
     columns = sorted({d for o in outputs for d in o.dims} | {c for o in outputs for c in o.uses})
-    categories = [sorted(pd.unique(records[c].dropna()), key=str) for c in columns]
+    categories = [sorted(pd.unique(records[c]), key=str) for c in columns]  # missing values are a category
     grid = pd.DataFrame(list(itertools.product(*categories)), columns=columns)
-    truth = records.groupby(columns, dropna=True).size()
-    atoms = truth.reindex(pd.MultiIndex.from_frame(grid), fill_value=0).to_numpy(dtype=float)
+    codes = [
+        pd.Index(c, dtype=object).get_indexer(records[name].astype(object))
+        for c, name in zip(categories, columns, strict=True)
+    ]
+    shape = tuple(len(c) for c in categories)
+    atoms = np.bincount(np.ravel_multi_index(codes, shape), minlength=int(np.prod(shape))).astype(float)
     total = float(len(records))
     rows, values, suppressed = [], [], []
+
+    def member(output, labels) -> np.ndarray:
+        inside = np.ones(len(grid), dtype=bool) if output.mask is None else np.array(output.mask(grid), dtype=bool)
+        for dim, label in zip(output.dims, labels, strict=True):
+            if label != ALL:
+                inside &= (grid[dim] == label).to_numpy()
+        return inside.astype(float)
+
     for output in outputs:
-        inside = np.ones(len(grid), dtype=bool) if output.mask is None else output.mask(grid).to_numpy(dtype=bool)
+        if isinstance(output, Ratios):
+            for labels, (denominator, ratio) in output.values.items():
+                if ratio is not None:
+                    rows.append(member(output, labels) - ratio * member(output, denominator))
+                    values.append(0.0)
+            continue
         for labels, shown in output.shown.items():
-            member = inside.copy()
-            for dim, label in zip(output.dims, labels, strict=True):
-                if label != ALL:
-                    member &= (grid[dim] == label).to_numpy()
-            row = member.astype(float)
+            row = member(output, labels)
             if shown is None:
                 suppressed.append((output.name or " × ".join(output.dims), labels, row, float(row @ atoms)))
             else:
@@ -86,7 +123,8 @@ def leaks(records: pd.DataFrame, outputs: list[Output], threshold: int = 10, int
         level = max(1, math.ceil(interval * value - 1e-9))
         low, high = _interval(row, a_eq, b_eq, None, None, total)
         exact_low, exact_high = _interval(row, a_eq, b_eq, nonzero_ub, nonzero_b, total)
-        narrow = low > value - min(level, value) + 1e-6 or high < value + min(level, total - value) - 1e-6
+        below, above = low > value - min(level, value) + 1e-6, high < value + min(level, total - value) - 1e-6
+        narrow = (below or above) if strict else (below and above)
         exact = exact_high - exact_low < 1e-6
         if narrow or exact:
             found.append(Leak(name, labels, int(value), round(min(low, exact_low), 3), round(max(high, exact_high), 3)))

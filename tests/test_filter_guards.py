@@ -225,9 +225,7 @@ def test_rates_of_small_groups_outside_the_band_are_coded(session, demo_var):
         "and (i, e) in r.attrs['enclave']['codes']))"
     )
     shown_codes = {(i, e): code for i, e, code in eval(out.all)}  # noqa: S307 (our own printed list)
-    shown = session.run(
-        "print(sorted((i, e) for i, e in r.index if pd.notna(r[(i, e)])))"
-    )
+    shown = session.run("print(sorted((i, e) for i, e in r.index if pd.notna(r[(i, e)])))")
     visible = set(eval(shown.all))  # noqa: S307
     for (institution, ethnicity), rate in coded.items():
         # coded as a band, or suppressed with its count table: never shown as the rate it is

@@ -18,19 +18,15 @@ Names (what ``kernels.data`` offers):
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from warehouse.exceptions import UnknownTable
 from warehouse.extracts import Manifest, extract_names, read_manifest
 from warehouse.schema import DATA_TABLES
 from warehouse.settings import var_dir
-
-RECORD_INDEX = "record_id"
 
 
 def current_user() -> str | None:
@@ -86,9 +82,9 @@ class Workspace:
     def load(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         """The rows of ``name`` (``table`` or ``use/table``), only ``columns`` if given.
 
-        The index holds each row's record id (``record_id``): the same row has the same id in
-        every load of the same extract version, whichever columns or uses are asked for, so the
-        output filter can tell which loads and subsets count the same records.
+        The index holds each row's record id (``record_id``, ``warehouse.extracts.record_ids``):
+        the same row has the same id in every load, whichever columns or uses it comes from, so
+        the output filter can tell which loads and subsets count the same records.
         """
         available, parts, table = self._resolve(name)
         wanted = list(available) if columns is None else list(columns)
@@ -100,13 +96,10 @@ class Workspace:
             path = part.manifest.file(table)
             read = wanted if part.institutions is None or "institution" in wanted else [*wanted, "institution"]
             frame = pd.read_parquet(path, columns=read)
-            frame.index = record_ids(part.manifest, table, len(frame))
             if part.institutions is not None:
                 frame = frame[frame["institution"].isin(part.institutions)][wanted]
             frames.append(frame)
-        frame = frames[0] if len(frames) == 1 else pd.concat(frames)
-        frame.index.name = RECORD_INDEX
-        return frame
+        return frames[0] if len(frames) == 1 else pd.concat(frames)
 
     # ---- resolution ----------------------------------------------------------------------
 
@@ -158,17 +151,6 @@ class Workspace:
 
     def _listing(self) -> str:
         return ", ".join(self.use_names()) or "none"
-
-
-def file_id(manifest: Manifest, table: str) -> int:
-    """A number for one extract version's file of ``table`` (31 bits, never 0)."""
-    digest = hashlib.sha256(f"{manifest.name}\x1f{manifest.refreshed_at}\x1f{table}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % (2**31 - 1) + 1
-
-
-def record_ids(manifest: Manifest, table: str, rows: int) -> pd.Index:
-    """The record ids of a file's rows: its file id in the high 32 bits, the row number below."""
-    return pd.Index((np.int64(file_id(manifest, table)) << 32) + np.arange(rows, dtype=np.int64), name=RECORD_INDEX)
 
 
 def _rank(manifest: Manifest, table: str) -> tuple[int, int, str]:

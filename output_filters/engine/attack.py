@@ -50,7 +50,7 @@ class Attacker:
     ``published`` holds each system cell's value (NaN: never published, e.g. a cell of a
     published table built without true values). ``floor`` is what the attacker knows of a
     suppressed cell from below: 1 when zeros are always shown (a suppressed cell is not 0),
-    else 0.
+    else 0 — one number, or one per cell (0 for a cell that is never published at all).
 
     The LP keeps only what the pattern leaves open: atoms that are published cells are
     constants, not columns, and totals made only of such atoms drop out. The model is built
@@ -58,11 +58,11 @@ class Attacker:
     cells one by one), and rebuilt when a pattern reaches beyond it.
     """
 
-    def __init__(self, system: LinearSystem, published: np.ndarray, floor: float) -> None:
+    def __init__(self, system: LinearSystem, published: np.ndarray, floor: float | np.ndarray) -> None:
         self.system = system
         self.matrix = system.matrix
         self.published = np.asarray(published, dtype=float)
-        self.floor = float(floor)
+        self.floor = np.broadcast_to(np.asarray(floor, dtype=float), (system.n_cells,)).copy()
         self.upper = float(system.upper) if np.isfinite(system.upper) else INF
         n_cells, n_atoms = self.matrix.shape
         sizes = np.diff(self.matrix.indptr)
@@ -83,7 +83,7 @@ class Attacker:
         unknown = np.isnan(self.published)
         lower = np.where(unknown, 0.0, self.published)
         upper = np.where(unknown, self.upper, self.published)
-        lower[suppressed] = self.floor
+        lower[suppressed] = self.floor[suppressed]
         upper[suppressed] = self.upper
         return lower, upper
 

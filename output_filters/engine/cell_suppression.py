@@ -162,7 +162,7 @@ def _line_room(problem: Problem, cell: int, total: int, parts: tuple[int, ...], 
     parts or with the total; the total moves only with one of its parts.
     """
     values, floor, upper = problem.values, problem.floor, problem.upper
-    down = {c: values[c] - floor for c in (total, *parts)}
+    down = {c: values[c] - floor[c] for c in (total, *parts)}
     rise = {c: upper - values[c] for c in (total, *parts)}
     if cell == total:
         return {c: (rise if up else down)[c] for c in parts}

@@ -63,10 +63,12 @@ class Variable:
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A count table: its variables in axis order, over the records of a subset (None: all)."""
+    """A count table: its variables in axis order, over the records of a subset (None: all),
+    less those of another subset (``without``: a complement, or a difference of two subsets)."""
 
     variables: tuple[int, ...]
     subset: int | None
+    without: int | None = None
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,15 @@ class Joint:
 
 def build(variables: list[Variable], specs: list[TableSpec], max_atoms: int = 400_000) -> Joint:
     """The joint system of ``specs`` over ``variables`` (see the module docstring)."""
-    slices = {s.subset: _slice(variables, s.subset) for s in specs if s.subset is not None}
+    subsets = {x for s in specs for x in (s.subset, s.without) if x is not None}
+    slices = {x: _slice(variables, x) for x in subsets}
+
+    def cut_variables(spec: TableSpec) -> set[int]:
+        return set(_slice_variables(slices.get(spec.subset))) | set(_slice_variables(slices.get(spec.without)))
+
     edges: list[tuple[frozenset[int], np.ndarray | None]] = []
     for spec in specs:
-        edges.append((frozenset(spec.variables) | frozenset(_slice_variables(slices.get(spec.subset))), None))
+        edges.append((frozenset(spec.variables) | frozenset(cut_variables(spec)), None))
     used = sorted(set().union(*(edge for edge, _ in edges)))
     indicators = [v for v in used if variables[v].indicator]
     edges += _dependencies(variables, used, indicators)
@@ -124,9 +131,9 @@ def build(variables: list[Variable], specs: list[TableSpec], max_atoms: int = 40
     tables, positions, keys, sliced = [], [], [], []
     for spec in specs:
         chosen = slices.get(spec.subset)
-        needed = set(spec.variables) | set(_slice_variables(chosen))
+        needed = set(spec.variables) | cut_variables(spec)
         k = next(i for i, clique in enumerate(cliques) if needed <= set(clique)) if needed else 0
-        template, membership = _table(atoms[k], spec, chosen) if atoms else (None, None)
+        template, membership = _table(atoms[k], spec, chosen, slices.get(spec.without))
         cells = np.empty(membership.shape[0], dtype=np.int64)
         for i in range(membership.shape[0]):
             columns = membership.indices[membership.indptr[i] : membership.indptr[i + 1]] + offsets[k]
@@ -140,7 +147,7 @@ def build(variables: list[Variable], specs: list[TableSpec], max_atoms: int = 40
         tables.append(template)
         positions.append(cells)
         keys.append(_cell_keys(template, spec))
-        sliced.append(chosen is not None)
+        sliced.append(chosen is not None or spec.without is not None)
     consistency: list[tuple[np.ndarray, np.ndarray]] = []
     for a, b, shared in _junction_tree(cliques):
         for left, right in _margin_rows(atoms[a], atoms[b], cliques[a], cliques[b], shared):
@@ -208,9 +215,10 @@ def _slice_variables(chosen: Slice) -> tuple[int, ...]:
     return () if chosen is None else chosen[0]
 
 
-def _table(atoms: Atoms, spec: TableSpec, chosen: Slice) -> tuple[TableCells, sp.csr_array]:
+def _table(atoms: Atoms, spec: TableSpec, chosen: Slice, without: Slice = None) -> tuple[TableCells, sp.csr_array]:
     """A table's layout (cells and equations over its own variables) and its cells' atoms: the
-    atoms of its subset only (those whose cut variables take an allowed combination)."""
+    atoms of its subset only (those whose cut variables take an allowed combination), less
+    those of ``without``."""
     own = [Dimension(_name(v)) for v in spec.variables]
     if own:
         template = table_cells(atoms, own, margins_name=_ALL)
@@ -218,20 +226,30 @@ def _table(atoms: Atoms, spec: TableSpec, chosen: Slice) -> tuple[TableCells, sp
         whole = sp.csr_array(np.ones((1, atoms.counts.size), dtype=np.int8))
         template = TableCells("count", (), whole, (), np.ones(1, bool), _ALL)
     membership = template.membership.tocsr()
-    if chosen is None:
+    if chosen is None and without is None:
         return template, membership
-    cut, allowed = chosen
-    grid = np.indices(atoms.counts.shape).reshape(atoms.counts.ndim, -1)
-    coordinates = np.stack([grid[atoms.dimensions.index(_name(v))] for v in cut], axis=1)
-    inside = np.fromiter((tuple(row) in allowed for row in coordinates.tolist()), dtype=bool, count=len(coordinates))
+    inside = np.ones(atoms.counts.size, dtype=bool)
+    if chosen is not None:
+        inside &= _inside(atoms, chosen)
+    if without is not None:
+        inside &= ~_inside(atoms, without)
     sliced = sp.csr_array(membership.multiply(inside.astype(np.int8)[None, :]))
     sliced.eliminate_zeros()
     return template, sliced
 
 
+def _inside(atoms: Atoms, chosen: Slice) -> np.ndarray:
+    """The atoms whose cut variables take one of the slice's allowed combinations."""
+    cut, allowed = chosen
+    grid = np.indices(atoms.counts.shape).reshape(atoms.counts.ndim, -1)
+    coordinates = np.stack([grid[atoms.dimensions.index(_name(v))] for v in cut], axis=1)
+    return np.fromiter((tuple(row) in allowed for row in coordinates.tolist()), dtype=bool, count=len(coordinates))
+
+
 def _cell_keys(table: TableCells, spec: TableSpec) -> tuple[CellKey, ...]:
+    records = spec.subset if spec.without is None else ("virtual", spec.subset, spec.without)
     if not spec.variables:
-        return ((spec.subset, ()),)
+        return ((records, ()),)
     labels = [list(axis.labels) for axis in table.axes]
     grid = np.array(np.meshgrid(*[np.arange(len(x)) for x in labels], indexing="ij")).reshape(len(labels), -1).T
     out = []
@@ -243,7 +261,7 @@ def _cell_keys(table: TableCells, spec: TableSpec) -> tuple[CellKey, ...]:
                 if labels[d][i] != _ALL
             )
         )
-        out.append((spec.subset, parts))
+        out.append((records, parts))
     return tuple(out)
 
 

@@ -324,8 +324,9 @@ class Ledger:
     def _decide(self, records: RecordSet, spec: TableSpec, before: list[Variable]) -> _Decision:
         """The pattern of a new table (nothing recorded yet)."""
         others = [TableSpec(e.variables, e.subset) for e in records.entries]
+        implied = _implied(records, [*others, spec])
         try:
-            model = joint_model.build(records.variables, [*others, spec])
+            model = joint_model.build(records.variables, [*others, spec, *implied])
         except joint_model.ModelTooLarge as error:
             return _Decision(
                 None,
@@ -343,16 +344,16 @@ class Ledger:
         free &= ~shown & ~hidden
         if not free.any():  # every cell was decided before: nothing new is published
             return _Decision(model, hidden, False, ())
+        unpublished = np.zeros(model.system.n_cells, dtype=bool)
+        for cells_of_implied in model.positions[new + 1 :]:
+            unpublished[cells_of_implied] = True
+        for cells_of_real in model.positions[: new + 1]:
+            unpublished[cells_of_real] = False
         own = self._own_pattern(records, spec, model, new)
-        suppressed, relaxed = decide(model.system, self.policy, shown, hidden | (own & free))
+        suppressed, relaxed = decide(model.system, self.policy, shown, hidden | (own & free), unpublished)
+        judge = _Relaxations(model.system, suppressed, free, hidden, unpublished) if relaxed else None
         for requirement in relaxed:
-            allowed = self._allowed(records, spec, model, free, hidden, requirement.cell, requirement.maximize)
-            narrower = (
-                requirement.achieved < allowed - TOLERANCE
-                if requirement.maximize
-                else (requirement.achieved > allowed + TOLERANCE)
-            )
-            if narrower:
+            if not judge.acceptable(requirement.cell, requirement.maximize):
                 links = self._links(records, spec)
                 return _Decision(model, suppressed, True, links, _refusal(records, model, requirement.cell, new))
         extra = bool((suppressed[cells] & ~own[cells] & free[cells]).any())
@@ -372,30 +373,6 @@ class Ledger:
             if tuple(present.get(v, ALL) for v in spec.variables) in hidden_labels:
                 suppressed[cell] = True
         return suppressed
-
-    def _allowed(self, records, spec, model, free: np.ndarray, hidden: np.ndarray, cell: int, maximize: bool) -> float:
-        """How far the attacker may narrow a small cell this table cannot protect.
-
-        A cell of an earlier table: as far as the earlier outputs already did (this table's own
-        cells unpublished; e.g. a cell its own table could not protect either). A cell of this
-        table only: as far as the table does by itself with every cell suppressed — a small cell
-        that earlier outputs pin down is refused, not published as suppressed.
-        """
-        floor = 1.0 if self.policy.show_zeros else 0.0
-        earlier_cells = np.concatenate(model.positions[:-1]) if len(model.positions) > 1 else np.zeros(0, int)
-        if cell in earlier_cells:
-            published = model.system.cell_values.copy()
-            published[free] = np.nan
-            earlier = Attacker(model.system, published, floor)
-            earlier.set_pattern(hidden & ~free)
-            return earlier.extreme(cell, maximize).value
-        key = next(k for k, c in zip(model.keys[-1], model.positions[-1], strict=True) if c == cell)
-        alone = joint_model.build(records.variables, [spec])
-        everything = np.zeros(alone.system.n_cells, dtype=bool)
-        everything[alone.positions[0]] = alone.system.cell_values[alone.positions[0]] > 0
-        attacker = Attacker(alone.system, alone.system.cell_values, floor)
-        attacker.set_pattern(everything)
-        return attacker.extreme(_cell_with_key(alone, key), maximize).value
 
     def _coarser(self, records: RecordSet, spec: TableSpec) -> str:
         """A suggestion: the same table without one of its variables, if that would pass."""
@@ -435,6 +412,36 @@ class Ledger:
         return Publication(spec.variables, categories, values, primary, tuple(linked), again)
 
 
+class _Relaxations:
+    """Whether a requirement no pattern of the new table can meet may still be published.
+
+    It may when the new table does not let the attacker narrow the cell further than the
+    earlier outputs already did (its own cells unpublished; e.g. a cell whose parent total was
+    shown caps it from above), leaving aside that suppressed cells are known to be at least 1
+    when zeros are shown (a small cell whose parts are all suppressed is at least their number:
+    that cannot be helped) — and the cell is not pinned down exactly. Otherwise the table is
+    refused.
+    """
+
+    def __init__(self, system, suppressed: np.ndarray, free: np.ndarray, hidden: np.ndarray, unpublished) -> None:
+        self.after = Attacker(system, system.cell_values, 0.0)
+        self.after.set_pattern(suppressed)
+        published = system.cell_values.copy()
+        published[free] = np.nan
+        self.before = Attacker(system, published, 0.0)
+        self.before.set_pattern((hidden | unpublished) & ~free)
+        self.floored = Attacker(system, system.cell_values, np.where(unpublished, 0.0, 1.0))
+        self.floored.set_pattern(suppressed)
+
+    def acceptable(self, cell: int, maximize: bool) -> bool:
+        now = self.after.extreme(cell, maximize).value
+        earlier = self.before.extreme(cell, maximize).value
+        if (now < earlier - TOLERANCE) if maximize else (now > earlier + TOLERANCE):
+            return False
+        low, high = self.floored.interval(cell)
+        return high - low > TOLERANCE
+
+
 @dataclass
 class _Decision:
     model: joint_model.Joint | None
@@ -442,6 +449,25 @@ class _Decision:
     extra: bool  # more cells than the table's own protection
     links: tuple[str, ...]
     refusal: str | None = None
+
+
+def _implied(records: RecordSet, specs: list[TableSpec]) -> list[TableSpec]:
+    """The tables the shown ones imply, by the same variables: each subset's complement (the
+    table over all records less the one over the subset), and each difference of a subset and a
+    larger one. Their cells are never shown, but their small ones are protected too."""
+    subsets = {s.subset for s in specs}
+    inside = {s: records.variables[s].codes == 1 for s in subsets}
+    partial = {s for s, mask in inside.items() if not mask.all()}
+    out: list[TableSpec] = []
+    for spec in specs:
+        if spec.subset not in partial:
+            continue
+        out.append(TableSpec(spec.variables, None, spec.subset))
+        small = inside[spec.subset]
+        for big in partial - {spec.subset}:
+            if bool((small <= inside[big]).all()) and inside[big].sum() > small.sum():
+                out.append(TableSpec(spec.variables, big, spec.subset))
+    return list(dict.fromkeys(out))
 
 
 def _decided(records: RecordSet, model: joint_model.Joint) -> tuple[np.ndarray, np.ndarray]:

@@ -34,12 +34,17 @@ class Relaxed:
 
 
 def decide(
-    system: LinearSystem, policy: Policy, shown: np.ndarray, hidden: np.ndarray
+    system: LinearSystem,
+    policy: Policy,
+    shown: np.ndarray,
+    hidden: np.ndarray,
+    unpublished: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[Relaxed]]:
-    """The suppressed cells and the requirements that had to be lowered."""
-    problem = Problem(system, policy.threshold, policy.protection_interval, policy.show_zeros)
+    """The suppressed cells and the requirements that had to be lowered (``unpublished``
+    cells are never shown: ``output_filters.engine.problem``)."""
+    problem = Problem(system, policy.threshold, policy.protection_interval, policy.show_zeros, unpublished)
     problem.eligible &= ~shown
-    base = (hidden | problem.primary) & ~shown
+    base = (hidden | problem.primary | problem.unpublished) & ~shown
     suppressed = base.copy()
     relaxed: list[Relaxed] = []
     for _round in range(MAX_ROUNDS):

@@ -44,15 +44,26 @@ def protection_level(value: float, interval: float) -> int:
 class Problem:
     """One system, its true values, the requirements and the attacker, while solving."""
 
-    def __init__(self, system: LinearSystem, threshold: int, interval: float, show_zeros: bool) -> None:
+    def __init__(
+        self,
+        system: LinearSystem,
+        threshold: int,
+        interval: float,
+        show_zeros: bool,
+        unpublished: np.ndarray | None = None,
+    ) -> None:
         self.system = system
         self.values = system.cell_values
-        self.floor = 1.0 if show_zeros else 0.0
+        # ``unpublished`` cells are never shown (cells of tables only implied by the published
+        # ones, such as a subset's complement): always unknown, not even known to be non-zero,
+        # and protected like every small cell
+        self.unpublished = np.zeros(system.n_cells, dtype=bool) if unpublished is None else unpublished.copy()
+        self.floor = np.where(self.unpublished, 0.0, 1.0 if show_zeros else 0.0)
         self.upper = system.upper
         self.primary = (self.values > 0) & (self.values < threshold)
         # zeros are shown and never complementary; with show_zeros off a zero cell still
         # never helps (it could only move up, and it costs a cell)
-        self.eligible = self.values > 0
+        self.eligible = (self.values > 0) & ~self.unpublished
         # count first; the rest (< 0.5 in all) sends ties to small cells
         scale = 0.5 / (float(self.values[self.eligible].sum()) + 1.0)
         self.cost = np.where(self.eligible, 1.0 + scale * self.values, 0.0)
@@ -63,9 +74,9 @@ class Problem:
             if self.upper - v > TOLERANCE:
                 requirements.append(Requirement(int(cell), True))
                 targets.append(v + min(level, self.upper - v))
-            if v - self.floor > TOLERANCE:
+            if v - self.floor[cell] > TOLERANCE:
                 requirements.append(Requirement(int(cell), False))
-                targets.append(v - min(level, v - self.floor))
+                targets.append(v - min(level, v - self.floor[cell]))
         self.requirements = requirements
         self.targets = np.array(targets, dtype=float)
         self.lines = [
@@ -118,7 +129,7 @@ class Problem:
 
     def relax(self, index: int) -> None:
         """Lower a requirement no pattern can meet to what suppressing every cell gives."""
-        self.attacker.set_pattern(self.eligible)
+        self.attacker.set_pattern(self.eligible | self.unpublished)
         requirement = self.requirements[index]
         best = self.attacker.extreme(requirement.cell, requirement.maximize).value
         if requirement.maximize:

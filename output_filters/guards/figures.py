@@ -54,7 +54,6 @@ DRAWS_RECORDS = (
 )
 
 
-
 def check_histogram(policy: Policy, values: pd.Series | pd.DataFrame, bins=10, range_=None) -> None:
     """Refuse a histogram of record-level values with a bin the small-count rule would hide."""
     columns = values.select_dtypes("number") if isinstance(values, pd.DataFrame) else values.to_frame()

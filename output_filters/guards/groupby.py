@@ -116,9 +116,11 @@ def value_counts(session: FilterSession, original, gb: GroupBy, subset=None, nor
     if kwargs.get("bins") is not None:
         raise DisclosureError("value_counts with bins over groups: cut the values first (pd.cut), then count them")
     indexed = _indexed(gb)
-    counts = original(indexed, subset=subset, normalize=False, **kwargs) if isinstance(
-        gb, DataFrameGroupBy
-    ) else original(indexed, normalize=False, **kwargs)
+    counts = (
+        original(indexed, subset=subset, normalize=False, **kwargs)
+        if isinstance(gb, DataFrameGroupBy)
+        else original(indexed, normalize=False, **kwargs)
+    )
     if isinstance(gb, SeriesGroupBy):
         extra = [gb.obj]
     else:
@@ -208,7 +210,7 @@ def still_records(original, gb: GroupBy, *args, **kwargs):
     result = original(gb, *args, **kwargs)
     if isinstance(result, pd.Series | pd.DataFrame):
         mark = mark_of(gb.obj) or {}
-        mark_record_level(result, mark.get("source", ""), mark.get("universe"), mark.get("files"))
+        mark_record_level(result, mark.get("source", ""), mark.get("universe"))
     return result
 
 

@@ -91,7 +91,7 @@ def _marked_like(result, marks: list[dict], same_rows: bool):
     universes = {m.get("universe") for m in marks}
     first = marks[0]
     if same_rows and len(universes) == 1 and result.index.is_unique:
-        return mark_record_level(result, _sources(marks), first.get("universe"), first.get("files"))
+        return mark_record_level(result, _sources(marks), first.get("universe"))
     return mark_record_level(result, _sources(marks))
 
 
@@ -128,7 +128,7 @@ def merge(original, left, right, *args, **kwargs):
     ids = result.pop(_ROW_ID)
     if ids.is_unique:
         result.index = pd.Index(ids.to_numpy(), name=left.index.name)
-        return mark_record_level(result, _sources(marks), left_mark.get("universe"), left_mark.get("files"))
+        return mark_record_level(result, _sources(marks), left_mark.get("universe"))
     return _marked_like(result, marks, same_rows=False)
 
 
@@ -139,7 +139,7 @@ def join(original, self, other, *args, **kwargs):
     marks = _record_marks((self, other), {})
     left_mark = mark_of(self) or {}
     if left_mark.get("level") == "record" and how in ("left", "inner") and result.index.is_unique:
-        return mark_record_level(result, _sources(marks), left_mark.get("universe"), left_mark.get("files"))
+        return mark_record_level(result, _sources(marks), left_mark.get("universe"))
     return _marked_like(result, marks, same_rows=False)
 
 
@@ -166,7 +166,7 @@ def _window(original, self, *args, **kwargs):
     result = original(self, *args, **kwargs)
     mark = mark_of(getattr(self, "obj", None)) or {}
     if mark.get("level") == "record" and isinstance(result, pd.Series | pd.DataFrame):
-        mark_record_level(result, mark.get("source", ""), mark.get("universe"), mark.get("files"))
+        mark_record_level(result, mark.get("source", ""), mark.get("universe"))
     return result
 
 

@@ -19,6 +19,8 @@ from pandas.core.groupby.groupby import GroupBy
 
 from kernels.marks import is_record_level, loaded_frames, mark_of
 
+RECORD_IDS_FROM = 1 << 62  # loaded records' ids are at least this (warehouse.extracts.record_ids)
+
 
 def involves_records(*args, **kwargs) -> bool:
     """Whether any argument (or list item, or a GroupBy's object) is record-level data."""
@@ -80,9 +82,8 @@ def counted(dims: list[pd.Series], sources: tuple = (), dropna: bool = True) -> 
     index = dims[0].index if dims else sources[0].index
     if not index.is_unique or not pd.api.types.is_integer_dtype(index.dtype):
         return None
-    files = mark.get("files")
     labels = index.to_numpy(dtype=np.int64)
-    if files is not None and not np.isin(labels >> 32, files).all():
+    if str(mark.get("universe", "")).startswith("table:") and len(labels) and labels.min() < RECORD_IDS_FROM:
         return None  # the rows were relabelled (reset_index, set_index): not the records' ids
     keep = np.ones(len(index), dtype=bool)
     if dropna:

@@ -53,7 +53,7 @@ def reduction(session: FilterSession, original, self, *args, **kwargs):
         if axis in (1, "columns"):  # one value per record
             result = original(self, *args, **kwargs)
             mark = mark_of(self) or {}
-            return mark_record_level(result, "a row-wise reduction", mark.get("universe"), mark.get("files"))
+            return mark_record_level(result, "a row-wise reduction", mark.get("universe"))
         return _frame(session, original, self, name, *args, **kwargs)
     return _series(session, original, self, name, *args, **kwargs)
 

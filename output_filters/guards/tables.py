@@ -113,8 +113,14 @@ def crosstab(
         for func in aggfunc:
             with registry.released():
                 piece = pd.crosstab(
-                    index, columns, values=values, aggfunc=func, margins=margins, margins_name=margins_name,
-                    normalize=normalize, **names,
+                    index,
+                    columns,
+                    values=values,
+                    aggfunc=func,
+                    margins=margins,
+                    margins_name=margins_name,
+                    normalize=normalize,
+                    **names,
                 )
             pieces.append(piece)
             notes.append((mark_of(piece) or {}).get("note", ""))
@@ -131,12 +137,19 @@ def crosstab(
         dims = record_dims(rows, cols)
         dims = [d[present.to_numpy()] for d in dims] if dims and values is not None else dims
         table = count_table(
-            session, counts, dims, sources=(*rows, *cols), margins=margins or bool(normalize),
-            margins_name=margins_name, dropna=dropna,
+            session,
+            counts,
+            dims,
+            sources=(*rows, *cols),
+            margins=margins or bool(normalize),
+            margins_name=margins_name,
+            dropna=dropna,
         )
         if not normalize:
-            return table.marked(session) if margins else mark_protected(
-                table.table.loc[counts.index, counts.columns], table.note(session)
+            return (
+                table.marked(session)
+                if margins
+                else mark_protected(table.table.loc[counts.index, counts.columns], table.note(session))
             )
         layout = original(index, columns, margins=margins, margins_name=margins_name, normalize=normalize, **names)
         return shares.normalized(session, table, layout, normalize, margins_name)
@@ -192,8 +205,11 @@ def pivot_table(session: FilterSession, original, data, values=None, index=None,
         flat = label if isinstance(label, tuple) else (label,)
         lead, tail = flat[: len(flat) - n_columns], flat[len(flat) - n_columns :]
         piece = _matching(pieces, lead)
-        column = piece if isinstance(piece, pd.Series) else (piece[tail if len(tail) > 1 else tail[0]] if tail else
-                                                             piece.iloc[:, 0])
+        column = (
+            piece
+            if isinstance(piece, pd.Series)
+            else (piece[tail if len(tail) > 1 else tail[0]] if tail else piece.iloc[:, 0])
+        )
         out[label] = column.reindex(layout.index)
     for piece in pieces.values():
         notes.append((mark_of(piece) or {}).get("note", ""))
@@ -244,8 +260,13 @@ def _single_pivot(session, original, data, value, index, columns, func, **kw):
         if isinstance(counts, pd.DataFrame) and columns is None:
             counts = counts.iloc[:, 0]
         table = count_table(
-            session, counts.fillna(0), dims, sources=(data,), margins=margins and isinstance(counts, pd.DataFrame),
-            margins_name=margins_name, dropna=dropna,
+            session,
+            counts.fillna(0),
+            dims,
+            sources=(data,),
+            margins=margins and isinstance(counts, pd.DataFrame),
+            margins_name=margins_name,
+            dropna=dropna,
         )
         return table.marked(session)
     full = dict(where, margins=margins, margins_name=margins_name, **kw)
@@ -342,7 +363,7 @@ def _described_counts(session: FilterSession, obj, column, counts: pd.Series) ->
         table = count_table(session, counts.astype(float), dims, sources=(obj.obj,), dropna=obj.dropna)
         return table.table, table.note(session)
     values, hidden = [], 0
-    for row, value in counts.items():  # a row per described column (the Series itself for a Series)
+    for row in counts.index:  # a row per described column (the Series itself for a Series)
         source = obj if isinstance(obj, pd.Series) else obj[row]
         shown = count_of(session, source[source.notna().to_numpy()])
         values.append(shown)

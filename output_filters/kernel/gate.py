@@ -21,7 +21,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-
 OUTPUT_TYPES = frozenset(
     {"stream", "display_data", "execute_result", "update_display_data", "error", "comm_open", "comm_msg"}
 )
