@@ -15,7 +15,7 @@ def install(session: FilterSession) -> None:
 
     groupby.install(session)
     tables.install(session)
-    propagation.install()
+    propagation.install(session)
     reductions.install(session)
     conversions.install(session)
     figures.install(session)

@@ -192,17 +192,15 @@ def refused(reason: str):
     return handler
 
 
-def unique(original, gb: SeriesGroupBy, *args, **kwargs):
+def unique(session: FilterSession, original, gb: SeriesGroupBy, *args, **kwargs):
     """Distinct values per group: categories of an attribute may be listed; values of a number
     or an identifier are single students' values."""
     values = gb.obj
-    if pd.api.types.is_numeric_dtype(values.dtype) and not is_flag(values) or values.name in _identifiers:
+    identifier = values.name in session.policy.identifiers
+    if pd.api.types.is_numeric_dtype(values.dtype) and not is_flag(values) or identifier:
         raise DisclosureError(EXTREME_REASON, rule="extremes")
     result = original(gb, *args, **kwargs)
     return mark_protected(result, "")
-
-
-_identifiers: tuple[str, ...] = ()
 
 
 def still_records(original, gb: GroupBy, *args, **kwargs):
@@ -311,8 +309,6 @@ def _per_column(session: FilterSession, gb: GroupBy, result, decide):
 
 def install(session: FilterSession) -> None:
     """Wrap the groupby aggregations (idempotent)."""
-    global _identifiers
-    _identifiers = tuple(session.policy.identifiers)
     bound = {
         "size": partial(size, session),
         "count": partial(count, session),
@@ -338,7 +334,7 @@ def install(session: FilterSession) -> None:
         for name in ("corr", "cov"):
             registry.guard(owner, name, partial(pairwise, session), when=_on_records, outermost=True)
     registry.guard(SeriesGroupBy, "apply", refused(CUSTOM_REASON), when=_on_records, outermost=True)
-    registry.guard(SeriesGroupBy, "unique", unique, when=_on_records, outermost=True)
+    registry.guard(SeriesGroupBy, "unique", partial(unique, session), when=_on_records, outermost=True)
     registry.guard(DataFrameGroupBy, "corrwith", partial(pairwise, session), when=_on_records, outermost=True)
 
 

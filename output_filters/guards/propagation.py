@@ -16,6 +16,8 @@ else starts a record set of its own.
 
 from __future__ import annotations
 
+from functools import partial
+
 import pandas as pd
 import pandas.core.reshape.concat as concat_module
 import pandas.core.reshape.merge as merge_module
@@ -27,6 +29,7 @@ from kernels.marks import mark_of, mark_record_level
 from output_filters.guards import registry
 from output_filters.guards.records import involves_records
 from output_filters.kernel.callers import from_user_code
+from output_filters.session import FilterSession
 
 MODULE_FUNCTIONS = (
     (merge_module, "merge_ordered"),
@@ -143,6 +146,16 @@ def join(original, self, other, *args, **kwargs):
     return _marked_like(result, marks, same_rows=False)
 
 
+def dot(policy, original, self, other, *args, **kwargs):
+    """A dot product of two columns of records is a sum over them: a statistic of its records."""
+    from output_filters.kernel import scalars
+
+    result = original(self, other, *args, **kwargs)
+    if isinstance(result, pd.Series | pd.DataFrame):
+        return _marked_like(result, _record_marks((self, other), {}), same_rows=False)
+    return scalars.statistic(result, len(self.index), policy)
+
+
 def _built(original, self, data=None, *args, **kwargs):
     """``pd.DataFrame(df)``, ``pd.Series(s)``: a new object of records is records."""
     original(self, data, *args, **kwargs)
@@ -170,7 +183,7 @@ def _window(original, self, *args, **kwargs):
     return result
 
 
-def install() -> None:
+def install(session: FilterSession) -> None:
     """Wrap the combining and reshaping entry points (idempotent)."""
     registry.guard(merge_module, "merge", merge, when=involves_records, outermost=True)
     registry.replace(pd, "merge", merge_module.merge)
@@ -186,8 +199,8 @@ def install() -> None:
     registry.guard(pd.DataFrame, "join", join, when=involves_records, outermost=True)
     for name in ("pivot", "melt", "unstack", "dot", "explode", "stack"):
         registry.guard(pd.DataFrame, name, still_records, when=involves_records, outermost=True)
-    for name in ("unstack", "dot"):
-        registry.guard(pd.Series, name, still_records, when=involves_records, outermost=True)
+    registry.guard(pd.Series, "unstack", still_records, when=involves_records, outermost=True)
+    registry.guard(pd.Series, "dot", partial(dot, session.policy), when=involves_records, outermost=True)
     for owner in (DataFrameGroupBy, SeriesGroupBy):
         for name in ("transform", "filter"):
             registry.guard(owner, name, same_rows, when=involves_records, outermost=True)
