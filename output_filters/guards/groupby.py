@@ -50,7 +50,7 @@ def _indexed(gb: GroupBy) -> GroupBy:
         return gb
     twin = gb.obj.groupby(gb._grouper, as_index=True, sort=gb.sort, dropna=gb.dropna, observed=gb.observed)
     selection = getattr(gb, "_selection", None)
-    return twin[selection] if selection is not None else twin
+    return twin[selection] if selection is not None and isinstance(gb.obj, pd.DataFrame) else twin
 
 
 def _keyed(gb: GroupBy, result):

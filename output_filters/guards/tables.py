@@ -190,7 +190,11 @@ def pivot_table(session: FilterSession, original, data, values=None, index=None,
     single_value = values is None or isinstance(values, str) or not isinstance(values, list | tuple)
     if len(funcs) == 1 and (single_value or len(_list(values)) == 1) and not isinstance(aggfunc, dict | list):
         value, func = funcs[0]
-        return _single_pivot(session, original, data, value, index, columns, func, **kw)
+        table = _single_pivot(session, original, data, value, index, columns, func, **kw)
+        if not single_value and columns is not None and isinstance(table, pd.DataFrame):  # values=["x"]
+            mark = mark_of(table) or {}
+            table = mark_protected(pd.concat({value: table}, axis=1), mark.get("note", ""), mark.get("codes"))
+        return table
     layout = original(data, values=values, index=index, columns=columns, aggfunc=aggfunc, **kw)
     pieces = {}
     for value, func in funcs:
