@@ -71,6 +71,10 @@ class Entry:
     def same_table(self, subset: int, variables: tuple[int, ...]) -> bool:
         return self.subset == subset and sorted(self.variables) == sorted(variables)
 
+    def described(self, since: str) -> str:
+        """Where it was shown; with its date when it was shown before this kernel started."""
+        return self.origin if self.at >= since else f"{self.origin} of an earlier session ({self.at[:16]} UTC)"
+
 
 @dataclass
 class Publication:
@@ -245,6 +249,7 @@ class Ledger:
         self.origin = origin or (lambda: "an earlier output")
         self.sets: dict[str, RecordSet] = {}
         self._stamps: dict[str, tuple[int, int] | None] = {}
+        self.started = datetime.now(UTC).isoformat(timespec="seconds")
 
     def publish(self, universe: str, labels: np.ndarray, dims: list[Dim]) -> Publication:
         """Decide the count table of ``dims`` over the records ``labels`` of record set ``universe``.
@@ -354,8 +359,9 @@ class Ledger:
         judge = _Relaxations(model.system, suppressed, free, hidden, unpublished) if relaxed else None
         for requirement in relaxed:
             if not judge.acceptable(requirement.cell, requirement.maximize):
-                links = self._links(records, spec)
-                return _Decision(model, suppressed, True, links, _refusal(records, model, requirement.cell, new))
+                culprits = _culprits(records, model, new, judge.last, self.started)
+                links = culprits or self._links(records, spec)
+                return _Decision(model, suppressed, True, links, _refusal(records, model, requirement.cell, new, links))
         extra = bool((suppressed[cells] & ~own[cells] & free[cells]).any())
         return _Decision(model, suppressed, extra, self._links(records, spec) if extra else ())
 
@@ -394,7 +400,9 @@ class Ledger:
     def _links(self, records: RecordSet, spec: TableSpec) -> tuple[str, ...]:
         """Earlier outputs over the same records that share a variable or count another subset."""
         related = [
-            e.origin for e in records.entries if set(e.variables) & set(spec.variables) or e.subset != spec.subset
+            e.described(self.started)
+            for e in records.entries
+            if set(e.variables) & set(spec.variables) or e.subset != spec.subset
         ]
         return tuple(dict.fromkeys(reversed(related)))[:3]
 
@@ -434,7 +442,8 @@ class _Relaxations:
         self.floored.set_pattern(suppressed)
 
     def acceptable(self, cell: int, maximize: bool) -> bool:
-        now = self.after.extreme(cell, maximize).value
+        self.last = self.after.extreme(cell, maximize)
+        now = self.last.value
         earlier = self.before.extreme(cell, maximize).value
         if (now < earlier - TOLERANCE) if maximize else (now > earlier + TOLERANCE):
             return False
@@ -556,13 +565,35 @@ def _cell_with_key(model: joint_model.Joint, key: CellKey) -> int:
     raise KeyError(key)
 
 
-def _refusal(records: RecordSet, model: joint_model.Joint, cell: int, new: int) -> str:
-    where = ""
-    for entry, cells in zip(records.entries, model.positions[:new], strict=True):
-        if cell in cells:
-            where = f" (a small cell of {entry.origin})"
-            break
+def _culprits(records: RecordSet, model: joint_model.Joint, new: int, extreme, since: str) -> tuple[str, ...]:
+    """The earlier outputs whose cells bound the attacker's answer (non-zero duals of their rows)."""
+    if extreme is None or not len(extreme.duals):
+        return ()
+    rows = np.flatnonzero(np.diff(model.system.matrix.indptr) != 1)  # the attacker's row cells
+    binding = set(rows[np.abs(extreme.duals) > 1e-9].tolist())
+    found = [
+        e.described(since)
+        for e, cells in zip(records.entries, model.positions[:new], strict=True)
+        if binding & set(cells)
+    ]
+    return tuple(dict.fromkeys(reversed(found)))[:4]
+
+
+def _describe(records: RecordSet, model: joint_model.Joint, cell: int) -> str:
+    for keys, cells in zip(model.keys, model.positions, strict=True):
+        for key, position in zip(keys, cells, strict=True):
+            if position == cell and not isinstance(key[0], tuple):
+                parts = ", ".join(
+                    f"{records.variables[v].name} {records.variables[v].categories[c]!r}" for v, c in key[1]
+                )
+                return f" (the count of {parts})" if parts else " (a subset's count)"
+    return ""
+
+
+def _refusal(records: RecordSet, model: joint_model.Joint, cell: int, new: int, links: tuple[str, ...]) -> str:
+    earlier = " and ".join(links) if links else "the count tables shown before over the same records"
+    which = _describe(records, model, cell)
     return (
-        "together with the count tables shown before over the same records, this table would let a small "
-        f"cell be narrowed down{where}, and no suppression of this table's own cells prevents it"
+        f"together with {earlier}, this table would let a small cell be narrowed down{which}, "
+        "and no suppression of this table's own cells prevents it"
     )
