@@ -62,8 +62,14 @@ def _array(table, shape) -> np.ndarray:
 
 
 def small(n, policy: Policy):
-    """Whether a number of records is below the threshold (0 < n < threshold for a count)."""
+    """Whether a group of ``n`` records is too small for a statistic (the small-group rule)."""
     return np.asarray(n) < policy.threshold
+
+
+def small_count(n, policy: Policy):
+    """Whether a count of ``n`` records is suppressed by the small-count rule (0 < n < threshold)."""
+    n = np.asarray(n)
+    return (n > 0) & (n < policy.threshold)
 
 
 class SmallCount:
@@ -74,7 +80,7 @@ class SmallCount:
 
     def decide(self, cells: Cells, policy: Policy) -> Verdict:
         values = _array(cells.values, np.shape(cells.values))
-        hidden = (values > 0) & small(values, policy)
+        hidden = small_count(values, policy)
         count = int(hidden.sum())
         note = f"{_plural(count, 'cell')} suppressed: fewer than {policy.threshold} records" if count else ""
         return Verdict(hidden, note=note)
@@ -166,7 +172,7 @@ class HistogramBins:
 
     def decide(self, cells: Cells, policy: Policy) -> Verdict:
         values = _array(cells.values, np.shape(cells.values))
-        hidden = (values > 0) & small(values, policy)
+        hidden = small_count(values, policy)
         count = int(hidden.sum())
         note = (
             f"{_plural(count, 'bin')} of fewer than {policy.threshold} records; use fewer, wider bins "

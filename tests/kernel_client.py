@@ -1,13 +1,15 @@
 """A real ``enclave`` kernel driven over the Jupyter protocol, for tests.
 
 ``run(code)`` executes a cell and returns an ``Outputs`` holding everything that reached
-the client: streams, results and displays in every MIME type, and errors.
+the client: streams, results and displays in every MIME type, and errors. Unless ``env``
+names one, the kernel gets a fresh ledger directory of its own.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import dataclass, field
 
 from jupyter_client.manager import KernelManager
@@ -30,7 +32,10 @@ class Outputs:
 class KernelSession:
     def __init__(self, env: dict[str, str] | None = None, kernel_name: str = "enclave", cwd: str | None = None):
         self.manager = KernelManager(kernel_name=kernel_name)
-        self.manager.start_kernel(env=dict(os.environ, **(env or {})), cwd=cwd)
+        environment = dict(os.environ, **(env or {}))
+        if "ENCLAVE_LEDGER_DIR" not in (env or {}):  # a ledger of its own, never the developer's
+            environment["ENCLAVE_LEDGER_DIR"] = tempfile.mkdtemp(prefix="ledger-")
+        self.manager.start_kernel(env=environment, cwd=cwd)
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=120)

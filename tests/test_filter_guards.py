@@ -71,7 +71,6 @@ SUPPRESSED_STATISTICS = {
     "std": "cell.birth_year.std()",
     "quantile": "cell.birth_year.quantile(0.5)",
     "rate": "cell.english_learner.mean()",
-    "yes-no-sum": "cell.english_learner.sum()",
     "frame-mean": "cell[['birth_year', 'grade_level']].mean()",
     "frame-count": "cell.count()",
     "array-mean": "cell.birth_year.values.mean()",
@@ -84,6 +83,20 @@ def test_statistics_of_a_small_group_are_suppressed(session, code):
     assert not out.errors, out.errors
     assert out.all.strip().splitlines()[-1] == "0", out.all
     assert "2004" not in out.all and "2005" not in out.all
+
+
+def test_a_sum_of_yes_no_values_of_a_small_group_is_a_count(session, demo_var, truth):
+    """A count, not a statistic: shown when it is 0 (zeros are shown), the mark when it is small."""
+    from warehouse.db import connect
+    from warehouse.read import read_table
+
+    frame = read_table(connect(f"sqlite:///{demo_var / 'warehouse.db'}"), "k12_enrollment")
+    group = frame[(frame.institution == truth["institution"]) & (frame.ethnicity == truth["ethnicity"])]
+    for column in ("english_learner", "disability", "socioecon_disadvantaged"):
+        true = int(group[column].sum())
+        out = session.run(f"print(cell.{column}.sum())")
+        assert not out.errors, out.errors
+        assert out.all.strip() == ("0" if true == 0 else MARK), (column, true, out.all)
 
 
 def test_statistics_of_large_groups_are_shown(session):

@@ -90,6 +90,7 @@ class Joint:
 
 def build(variables: list[Variable], specs: list[TableSpec], max_atoms: int = 400_000) -> Joint:
     """The joint system of ``specs`` over ``variables`` (see the module docstring)."""
+    variables, weights = compressed(variables)
     subsets = {x for s in specs for x in (s.subset, s.without) if x is not None}
     slices = {x: _slice(variables, x) for x in subsets}
 
@@ -114,10 +115,10 @@ def build(variables: list[Variable], specs: list[TableSpec], max_atoms: int = 40
         if size > max_atoms:
             names = " × ".join(variables[v].name for v in clique)
             raise ModelTooLarge(f"the linked tables need {size:,} combinations of {names} (at most {max_atoms:,})")
-    atoms = [_clique_atoms(variables, clique, edges) for clique in cliques]
+    atoms = [_clique_atoms(variables, weights, clique, edges) for clique in cliques]
     offsets = np.cumsum([0] + [a.counts.size for a in atoms])
     n_atoms = int(offsets[-1])
-    total = float(len(variables[0].codes)) if variables else 0.0
+    total = float(weights.sum())
     known_zero = (
         np.concatenate(
             [a.known_zero.ravel() if a.known_zero is not None else np.zeros(a.counts.size, bool) for a in atoms]
@@ -242,8 +243,13 @@ def _inside(atoms: Atoms, chosen: Slice) -> np.ndarray:
     """The atoms whose cut variables take one of the slice's allowed combinations."""
     cut, allowed = chosen
     grid = np.indices(atoms.counts.shape).reshape(atoms.counts.ndim, -1)
-    coordinates = np.stack([grid[atoms.dimensions.index(_name(v))] for v in cut], axis=1)
-    return np.fromiter((tuple(row) in allowed for row in coordinates.tolist()), dtype=bool, count=len(coordinates))
+    positions = [atoms.dimensions.index(_name(v)) for v in cut]
+    widths = [atoms.counts.shape[p] for p in positions]
+    codes = np.ravel_multi_index([grid[p] for p in positions], widths)
+    wanted = np.array(sorted(allowed), dtype=np.int64).reshape(-1, len(cut))
+    keep = (wanted < np.asarray(widths)).all(axis=1)  # a combination the clique has
+    targets = np.ravel_multi_index(wanted[keep].T, widths) if keep.any() else np.zeros(0, dtype=np.int64)
+    return np.isin(codes, targets)
 
 
 def _cell_keys(table: TableCells, spec: TableSpec) -> tuple[CellKey, ...]:
@@ -290,6 +296,34 @@ def _dependencies(
     return [edge for edge in out if edge[1].any()]
 
 
+_COMPRESSED: dict[tuple, tuple[list[Variable], np.ndarray, list[Variable]]] = {}
+
+
+def compressed(variables: list[Variable]) -> tuple[list[Variable], np.ndarray]:
+    """The variables over the distinct combinations of their codes, with how many records each has.
+
+    Every question the model asks of the records — counts per combination, which combinations
+    occur, what determines what — has the same answer on these as on the records, which may be
+    a million rows. Remembered for the last few sets of variables (they do not change between
+    the several models one decision builds).
+    """
+    if not variables:
+        return variables, np.zeros(0)
+    key = tuple((id(v), len(v.codes)) for v in variables)
+    found = _COMPRESSED.get(key)
+    if found is not None and all(a is b for a, b in zip(found[2], variables, strict=True)):
+        return found[0], found[1]
+    combined = np.zeros(len(variables[0].codes), dtype=np.int64)
+    for variable in variables:
+        combined = pd.factorize(combined * variable.width + variable.full_codes())[0].astype(np.int64)
+    _, first, counts = np.unique(combined, return_index=True, return_counts=True)
+    out = [Variable(v.name, v.categories, v.codes[first], v.indicator) for v in variables]
+    weights = counts.astype(float)
+    _COMPRESSED.clear()
+    _COMPRESSED[key] = (out, weights, list(variables))
+    return out, weights
+
+
 def _joint_codes(variables: list[Variable], members: list[int]) -> np.ndarray:
     code = np.zeros(len(variables[members[0]].codes), dtype=np.int64)
     for v in members:
@@ -320,9 +354,9 @@ def _determining(variables: list[Variable], target: int, candidates: list[int]) 
 
 def _absent(variables: list[Variable], members: list[int]) -> tuple[frozenset[int], np.ndarray]:
     shape = tuple(variables[v].width for v in members)
-    counts = np.zeros(shape, dtype=np.int64)
-    np.add.at(counts, tuple(variables[v].full_codes() for v in members), 1)
-    return frozenset(members), counts == 0
+    present = np.zeros(int(np.prod(shape)), dtype=bool)
+    present[np.ravel_multi_index(tuple(variables[v].full_codes() for v in members), shape)] = True
+    return frozenset(members), ~present.reshape(shape)
 
 
 def _cliques(used: list[int], edges: list[frozenset[int]], widths: dict[int, int]) -> list[tuple[int, ...]]:
@@ -373,11 +407,14 @@ def _junction_tree(cliques: list[tuple[int, ...]]) -> list[tuple[int, int, tuple
 
 
 def _clique_atoms(
-    variables: list[Variable], clique: tuple[int, ...], edges: list[tuple[frozenset[int], np.ndarray | None]]
+    variables: list[Variable],
+    weights: np.ndarray,
+    clique: tuple[int, ...],
+    edges: list[tuple[frozenset[int], np.ndarray | None]],
 ) -> Atoms:
     shape = tuple(variables[v].width for v in clique)
-    counts = np.zeros(shape, dtype=np.int64)
-    np.add.at(counts, tuple(variables[v].full_codes() for v in clique), 1)
+    flat = np.ravel_multi_index(tuple(variables[v].full_codes() for v in clique), shape)
+    counts = np.bincount(flat, weights=weights, minlength=int(np.prod(shape))).reshape(shape).astype(np.int64)
     zero = np.zeros(shape, dtype=bool)
     for members, absent in edges:
         if absent is None or not members <= set(clique):
@@ -400,11 +437,17 @@ def _margin_rows(
 
     def groups(atoms: Atoms, members: tuple[int, ...]) -> dict[tuple, np.ndarray]:
         grid = np.indices(atoms.counts.shape).reshape(len(members), -1)
-        keys = np.stack([grid[members.index(v)] for v in shared]) if shared else np.zeros((0, grid.shape[1]), int)
-        keyed: dict[tuple, list[int]] = {}
-        for column in range(grid.shape[1]):
-            keyed.setdefault(tuple(int(c) for c in keys[:, column]), []).append(column)
-        return {k: np.asarray(v, dtype=np.int64) for k, v in keyed.items()}
+        if not shared:
+            return {(): np.arange(grid.shape[1], dtype=np.int64)}
+        widths = [atoms.counts.shape[members.index(v)] for v in shared]
+        keys = np.ravel_multi_index([grid[members.index(v)] for v in shared], widths)
+        order = np.argsort(keys, kind="stable")
+        unique, starts = np.unique(keys[order], return_index=True)
+        ends = np.append(starts[1:], len(order))
+        return {
+            tuple(int(c) for c in np.unravel_index(key, widths)): order[a:b]
+            for key, a, b in zip(unique.tolist(), starts, ends, strict=True)
+        }
 
     a, b = groups(left, left_vars), groups(right, right_vars)
     return [(a[key], b[key]) for key in sorted(a) if key in b]

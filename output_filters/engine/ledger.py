@@ -125,21 +125,32 @@ class RecordSet:
     variables: list[Variable] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
     decided: dict[CellKey, float] = field(default_factory=dict)
+    _recent: list = field(default_factory=list, repr=False, compare=False)  # (labels, positions) of late
 
     def add_records(self, labels: np.ndarray) -> np.ndarray:
         """Positions of ``labels`` among the records, adding new ones (variables: not known)."""
         labels = np.asarray(labels, dtype=np.int64)
-        new = np.setdiff1d(labels, self.ids, assume_unique=False)
-        if len(new):
-            merged = np.union1d(self.ids, new)
-            where = np.searchsorted(merged, self.ids)
+        for seen, where in self._recent:  # the same records again (the usual case): no search
+            if seen.shape == labels.shape and (seen is labels or np.array_equal(seen, labels)):
+                return where
+        where = np.searchsorted(self.ids, labels)
+        known = where < len(self.ids)
+        known[known] = self.ids[where[known]] == labels[known]
+        if not known.all():
+            merged = np.sort(np.concatenate([self.ids, labels[~known]]))
+            merged = merged[np.concatenate([[True], merged[1:] != merged[:-1]])] if len(merged) else merged
+            moved = np.searchsorted(merged, self.ids)
             grown = []
             for variable in self.variables:
                 codes = np.full(len(merged), 0 if variable.indicator else -1, dtype=np.int32)
-                codes[where] = variable.codes
+                codes[moved] = variable.codes
                 grown.append(Variable(variable.name, variable.categories, codes, variable.indicator))
             self.ids, self.variables = merged, grown
-        return np.searchsorted(self.ids, labels)
+            self._recent.clear()
+            where = np.searchsorted(self.ids, labels)
+        self._recent.insert(0, (labels, where))
+        del self._recent[4:]
+        return where
 
     def indicator(self, positions: np.ndarray) -> int:
         mask = np.zeros(len(self.ids), dtype=np.int32)
@@ -218,7 +229,8 @@ class RecordSet:
 
 def _codes_for(values: np.ndarray, categories: tuple) -> tuple[np.ndarray, tuple]:
     """Codes of ``values`` in ``categories``, new categories appended (sorted, for determinism)."""
-    local, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)
+    local, uniques = pd.factorize(values if isinstance(values, pd.Series) else pd.Series(values), use_na_sentinel=False)
+    uniques = list(uniques)
     known = {category_key(c): code for code, c in enumerate(categories)}
     fresh = [u for u in uniques if category_key(u) not in known]
     if fresh:
@@ -290,17 +302,13 @@ class Ledger:
     # ---- deciding -----------------------------------------------------------------------
 
     def _publish(self, records: RecordSet, labels: np.ndarray, dims: list[Dim]) -> Publication:
-        before = list(records.variables)
-        for _name, ids, _values in dims:
+        arrays = {id(ids): ids for _name, ids, _values in dims} | {id(labels): labels}
+        for ids in arrays.values():
             records.add_records(ids)
-        records.add_records(labels)
-        subset = records.indicator(np.searchsorted(records.ids, np.asarray(labels, dtype=np.int64)))
+        positions = {key: records.add_records(ids) for key, ids in arrays.items()}  # the records are in now
+        subset = records.indicator(positions[id(labels)])
         variables = tuple(
-            records.variable(
-                _dimension_name(name, number),
-                np.searchsorted(records.ids, np.asarray(ids, dtype=np.int64)),
-                np.asarray(values, dtype=object),
-            )
+            records.variable(_dimension_name(name, number), positions[id(ids)], values)
             for number, (name, ids, values) in enumerate(dims)
         )
         if len(set(variables)) != len(variables):
@@ -312,7 +320,7 @@ class Ledger:
         for entry in records.entries:
             if entry.same_table(subset, variables):
                 return self._publication(records, spec, again=True)
-        decision = self._decide(records, spec, before)
+        decision = self._decide(records, spec)
         if decision.refusal is not None:
             raise DisclosureError(
                 decision.refusal + self._coarser(records, spec),
@@ -326,7 +334,7 @@ class Ledger:
         records.entries.append(Entry(subset, variables, self.origin(), datetime.now(UTC).isoformat(timespec="seconds")))
         return self._publication(records, spec, linked=decision.links if decision.extra else ())
 
-    def _decide(self, records: RecordSet, spec: TableSpec, before: list[Variable]) -> _Decision:
+    def _decide(self, records: RecordSet, spec: TableSpec) -> _Decision:
         """The pattern of a new table (nothing recorded yet)."""
         others = [TableSpec(e.variables, e.subset) for e in records.entries]
         implied = _implied(records, [*others, spec])
@@ -389,7 +397,7 @@ class Ledger:
             candidate = TableSpec(kept, spec.subset)
             if (
                 any(e.same_table(spec.subset, kept) for e in records.entries)
-                or self._decide(records, candidate, records.variables).refusal is None
+                or self._decide(records, candidate).refusal is None
             ):
                 names = " × ".join(records.variables[v].name for v in kept)
                 return (
@@ -461,20 +469,30 @@ class _Decision:
 
 
 def _implied(records: RecordSet, specs: list[TableSpec]) -> list[TableSpec]:
-    """The tables the shown ones imply, by the same variables: each subset's complement (the
-    table over all records less the one over the subset), and each difference of a subset and a
-    larger one. Their cells are never shown, but their small ones are protected too."""
-    subsets = {s.subset for s in specs}
-    inside = {s: records.variables[s].codes == 1 for s in subsets}
-    partial = {s for s, mask in inside.items() if not mask.all()}
+    """The tables the shown ones imply, by the same variables: a subset's complement (a table over
+    all records less one over the subset) and the difference of a subset and a larger one — each
+    only where both of its tables have been shown by those variables (or more), since otherwise
+    the attacker cannot subtract. Their cells are never shown, but their small ones are protected."""
+    inside = {s.subset: records.variables[s.subset].codes == 1 for s in specs}
+    whole = {s for s, mask in inside.items() if mask.all()}
+    by_subset: dict[int, list[frozenset[int]]] = {}
+    for spec in specs:
+        by_subset.setdefault(spec.subset, []).append(frozenset(spec.variables))
+
+    def shown(subset: int, variables: tuple[int, ...]) -> bool:
+        return any(set(variables) <= seen for seen in by_subset.get(subset, []))
+
     out: list[TableSpec] = []
     for spec in specs:
-        if spec.subset not in partial:
+        if spec.subset in whole:
             continue
-        out.append(TableSpec(spec.variables, None, spec.subset))
+        if any(shown(w, spec.variables) for w in whole):
+            out.append(TableSpec(spec.variables, None, spec.subset))
         small = inside[spec.subset]
-        for big in partial - {spec.subset}:
-            if bool((small <= inside[big]).all()) and inside[big].sum() > small.sum():
+        for big, mask in inside.items():
+            if big in whole or big == spec.subset or not shown(big, spec.variables):
+                continue
+            if bool((small <= mask).all()) and mask.sum() > small.sum():
                 out.append(TableSpec(spec.variables, big, spec.subset))
     return list(dict.fromkeys(out))
 
@@ -499,47 +517,55 @@ def _dimension_name(name: Hashable, number: int) -> str:
     return str(name) if name is not None else f"dimension {number + 1}"
 
 
+def _dense(records: RecordSet, spec: TableSpec) -> np.ndarray:
+    """The table's counts as a dense array over its variables' codes (its subset's records only)."""
+    inside = records.variables[spec.subset].codes == 1
+    shape = tuple(len(records.variables[v].categories) + 1 for v in spec.variables)  # + "not known"
+    if not spec.variables:
+        return np.asarray(float(inside.sum()))
+    codes = [records.variables[v].full_codes()[inside] for v in spec.variables]
+    flat = np.ravel_multi_index(codes, shape) if codes else np.zeros(int(inside.sum()), dtype=np.int64)
+    return np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape).astype(float)
+
+
 def _true_counts(records: RecordSet, spec: TableSpec) -> dict[tuple, float]:
     """Every cell's true count of a table (codes per axis, -1 for a margin), for the primary marks."""
-    inside = records.variables[spec.subset].codes == 1
-    frame = pd.DataFrame({i: records.variables[v].codes[inside] for i, v in enumerate(spec.variables)})
-    out: dict[tuple, float] = {(): float(inside.sum())}
+    dense = _dense(records, spec)
     n = len(spec.variables)
+    out: dict[tuple, float] = {(): float(dense.sum())}
     for mask in range(1 << n):
         kept = [i for i in range(n) if mask & (1 << i)]
-        if kept:
-            sizes = frame.groupby(kept).size()
-            for key, value in sizes.items():
-                key = key if isinstance(key, tuple) else (key,)
-                full = [-1] * n
-                for i, code in zip(kept, key, strict=True):
-                    full[i] = int(code)
-                out[tuple(full)] = float(value)
-        else:
-            out[(-1,) * n] = float(inside.sum())
+        summed = dense.sum(axis=tuple(i for i in range(n) if i not in kept)) if n else dense
+        for position in zip(*np.nonzero(summed), strict=True) if kept else [()]:
+            full = [-1] * n
+            for i, code in zip(kept, position, strict=True):
+                full[i] = int(code)
+            out[tuple(full)] = float(summed[position]) if kept else float(dense.sum())
     return out
 
 
 def _own_counts(records: RecordSet, spec: TableSpec) -> pd.DataFrame | pd.Series:
-    """The table's inner counts, labelled by codes, in the canonical (sorted-category) order."""
-    inside = records.variables[spec.subset].codes == 1
-    columns = {}
+    """The table's inner counts, labelled by codes, in the canonical (sorted-category) order.
+
+    Only categories its records have: a category that none of them has is not in the table.
+    """
+    dense = _dense(records, spec)
+    n = len(spec.variables)
+    present = []
     for axis, v in enumerate(spec.variables):
-        columns[f"a{axis}"] = records.variables[v].codes[inside]
-    frame = pd.DataFrame(columns)
-    names = list(columns)
-    counts = frame.groupby(names).size()
-    order = [_category_order(records.variables[v].categories) for v in spec.variables]
-    if len(names) == 1:
-        present = [c for c in order[0] if c in counts.index]
-        return counts.reindex(present).rename_axis("a0")
-    full_index = pd.MultiIndex.from_product(
-        [[c for c in order[i] if c in counts.index.get_level_values(i)] for i in range(len(names))], names=names
-    )
-    counts = counts.reindex(full_index, fill_value=0)
-    if len(names) == 2:
-        return counts.unstack("a1").fillna(0).astype(np.int64)
-    return counts
+        totals = dense.sum(axis=tuple(i for i in range(n) if i != axis))
+        order = _category_order(records.variables[v].categories)
+        present.append([c for c in order if totals[c] > 0])
+    block = dense[np.ix_(*present)]
+    names = [f"a{i}" for i in range(n)]
+    if n == 1:
+        return pd.Series(block, index=pd.Index(present[0], name="a0")).astype(np.int64)
+    if n == 2:
+        return pd.DataFrame(
+            block, index=pd.Index(present[0], name="a0"), columns=pd.Index(present[1], name="a1")
+        ).astype(np.int64)
+    index = pd.MultiIndex.from_product(present, names=names)
+    return pd.Series(block.ravel(), index=index).astype(np.int64)
 
 
 def _category_order(categories: tuple) -> list[int]:

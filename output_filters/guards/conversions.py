@@ -27,6 +27,7 @@ from output_filters.guards.reductions import SMALL_LENGTH
 from output_filters.kernel import scalars
 from output_filters.kernel.callers import from_user_code
 from output_filters.policy import Policy
+from output_filters.rules import small_count
 from output_filters.session import FilterSession
 
 REASON = (
@@ -79,7 +80,7 @@ class RecordArray(np.ndarray):
     def __len__(self) -> int:
         n = super().__len__()
         policy = RecordArray.policy
-        if policy is not None and 0 < n < policy.threshold and from_user_code():
+        if policy is not None and small_count(n, policy) and from_user_code():
             raise DisclosureError(SMALL_LENGTH.format(threshold=policy.threshold, mark=policy.mark), rule="small count")
         return n
 

@@ -25,6 +25,7 @@ from output_filters.engine.ledger import MARGIN
 from output_filters.engine.linear_system import ALL
 from output_filters.engine.secondary import protect, suppression_note
 from output_filters.guards.records import counted
+from output_filters.rules import small_count
 from output_filters.session import FilterSession
 
 
@@ -69,10 +70,9 @@ def count_table(
         publication = session.ledger.publish(found.universe, found.labels, found.dims)
         lookup, primary_of, linked = publication.value, publication.is_primary, publication.linked
     if primary_of is None:
-        threshold = session.policy.threshold
 
         def primary_of(key: tuple) -> bool:
-            return 0 < _true_value(counts, key) < threshold
+            return bool(small_count(_true_value(counts, key), session.policy))
 
     if not session.policy.show_zeros:  # zero cells are hidden too (README: show_zeros)
         shown = lookup
@@ -108,7 +108,7 @@ def count_of(session: FilterSession, records: pd.Series | pd.DataFrame) -> float
     found = counted([], (records,))
     n = float(len(records.index))
     if found is None:
-        return float("nan") if 0 < n < session.policy.threshold else n
+        return float("nan") if small_count(n, session.policy) else n
     return session.ledger.publish(found.universe, found.labels, []).value(())
 
 

@@ -99,18 +99,17 @@ def counted(dims: list[pd.Series], sources: tuple = (), dropna: bool = True) -> 
 def _full_dimension(dim: pd.Series, labels: np.ndarray, frames: list[pd.DataFrame]):
     """(name, ids, values): a column of a loaded frame on all its records if ``dim`` is that column."""
     name = dim.name if dim.name is None or isinstance(dim.name, str) else str(dim.name)
-    values = dim.to_numpy(dtype=object)
     for frame in frames:
         if name is None or name not in frame.columns:
             continue
         column = frame[name]
-        try:
-            positions = frame.index.get_indexer(labels)
-        except (TypeError, ValueError):
+        if dim.index.equals(frame.index):
+            if column.equals(dim):
+                return name, frame.index.to_numpy(dtype=np.int64), column
             continue
+        positions = frame.index.get_indexer(dim.index)
         if (positions < 0).any():
             continue
-        theirs = column.to_numpy(dtype=object)[positions]
-        if pd.Series(theirs, dtype=object).equals(pd.Series(values, dtype=object)):
-            return name, frame.index.to_numpy(dtype=np.int64), column.to_numpy(dtype=object)
-    return name, labels, values
+        if column.iloc[positions].reset_index(drop=True).equals(dim.reset_index(drop=True)):
+            return name, frame.index.to_numpy(dtype=np.int64), column
+    return name, labels, dim

@@ -28,7 +28,7 @@ from output_filters.guards.shares import flag_scalar
 from output_filters.guards.statistics import fuzzy_quantile
 from output_filters.kernel import scalars
 from output_filters.kernel.callers import from_user_code
-from output_filters.rules import Cells, judge
+from output_filters.rules import Cells, judge, small, small_count
 from output_filters.session import FilterSession
 
 COUNTS = ("count", "nunique")
@@ -75,11 +75,12 @@ def _series(session: FilterSession, original, series: pd.Series, name: str, *arg
         result = original(series, *args, **kwargs)
     n = int(registry.original(pd.Series, "count")(series))
     if isinstance(result, pd.Series):  # quantile([...]), mode()
-        small = n < policy.threshold
-        table = result.astype(float).mask(result.notna()) if small else result
-        note = f"{int(table.isna().sum())} values suppressed: fewer than {policy.threshold} records" if small else ""
+        small_group = bool(small(n, policy))
+        table = result.astype(float).mask(result.notna()) if small_group else result
+        hidden = int(table.isna().sum())
+        note = f"{hidden} values suppressed: fewer than {policy.threshold} records" if small_group else ""
         return mark_protected(table, note)
-    if n < policy.threshold:
+    if small(n, policy):
         return scalars.statistic(result, n, policy)
     tops, total = _magnitude(session, series, name)
     cells = Cells(
@@ -139,7 +140,7 @@ def _frame(session: FilterSession, original, frame: pd.DataFrame, name: str, *ar
     policy = session.policy
     if not isinstance(result, pd.Series):  # quantile([...]): rows are quantiles
         n = registry.original(pd.DataFrame, "count")(frame).reindex(result.columns).fillna(0)
-        hide = n < policy.threshold
+        hide = pd.Series(small(n, policy), index=n.index)
         note = f"{int(hide.sum())} values suppressed: fewer than {policy.threshold} records" if hide.any() else ""
         return mark_protected(result.mask(hide, axis=1), note)
     values, notes, codes = result.astype(object).copy(), [], {}
@@ -164,7 +165,7 @@ def _frame(session: FilterSession, original, frame: pd.DataFrame, name: str, *ar
 
 def length(session: FilterSession, original, self) -> int:
     n = original(self)
-    if 0 < n < session.policy.threshold:
+    if small_count(n, session.policy):
         raise DisclosureError(
             SMALL_LENGTH.format(threshold=session.policy.threshold, mark=session.policy.mark), rule="small count"
         )
@@ -173,7 +174,7 @@ def length(session: FilterSession, original, self) -> int:
 
 def shape(session: FilterSession, fget, self) -> tuple:
     value = fget(self)
-    if 0 < value[0] < session.policy.threshold:
+    if small_count(value[0], session.policy):
         return (scalars.count(value[0], session.policy), *value[1:])
     return value
 

@@ -25,6 +25,7 @@ from output_filters.guards.counting import count_of, count_table
 from output_filters.guards.functions import CUSTOM_REASON, EXTREME_REASON, as_flag, is_flag, kind_of, name_of
 from output_filters.guards.records import group_dims, involves_records, record_dims
 from output_filters.guards.statistics import absolute_sum, fuzzy_quantile, judged, nth_largest
+from output_filters.rules import small
 from output_filters.session import FilterSession
 
 
@@ -346,9 +347,9 @@ def describe(session: FilterSession, original, obj, *args, **kwargs):
                 notes.append(counts.note(session))
             elif stat == "top":
                 freq = block["freq"].astype(float)
-                out[label] = block[stat].mask(freq < session.policy.threshold)
+                out[label] = block[stat].mask(small(freq, session.policy))
             elif size is not None:
-                out[label] = block[stat].mask(size < session.policy.threshold)
+                out[label] = block[stat].mask(small(size, session.policy))
     if flat:
         out = out.droplevel(0, axis=1)
     table = out if isinstance(obj, GroupBy) else out.T

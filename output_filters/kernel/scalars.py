@@ -11,6 +11,7 @@ carries the mark it prints as, so nothing here keeps a policy of its own.
 from __future__ import annotations
 
 from output_filters.policy import Policy
+from output_filters.rules import small, small_count
 
 
 class SmallCount(int):
@@ -89,13 +90,13 @@ def hidden_count(value: int, policy: Policy, why: str = "") -> SmallCount:
 def count(value: int, policy: Policy) -> int:
     """``value`` as a count of records: a SmallCount if 0 < value < threshold."""
     value = int(value)
-    if 0 < value < policy.threshold:
+    if small_count(value, policy):
         return hidden_count(value, policy, f"a count of fewer than {policy.threshold} records")
     return value
 
 
 def statistic(value, n: int, policy: Policy):
     """``value`` computed from ``n`` records: Suppressed if n < threshold."""
-    if n < policy.threshold:
+    if small(n, policy):
         return Suppressed(f"computed from fewer than {policy.threshold} records", policy.mark)
     return value
