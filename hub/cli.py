@@ -18,12 +18,11 @@ from pathlib import Path
 import click
 
 from hub import demo as demo_accounts
-from hub import provisioning
+from hub import isolation, provisioning
 from hub.accounts import ROLES, AccountStore, generate_password
 from hub.audit import AuditLog
 from hub.cli_warehouse import register as register_warehouse_commands
 from hub.exceptions import HubError
-from hub.provisioning import isolation_enabled
 from output_filters.exceptions import OutputFilterError
 from output_filters.policy import load_policy
 from warehouse.db import connect, create_schema
@@ -59,7 +58,8 @@ def _provision(*_args, **_kwargs) -> None:
 
 
 def provision() -> None:
-    if isolation_enabled():
+    """Per-user system accounts (users mode only: the hub provisions a shared account itself)."""
+    if isolation.setting() == "users" and isolation.decide().mode == "users":
         provisioning.sync(var_dir(), [account.name for account in AccountStore().list() if account.active])
 
 
@@ -242,18 +242,17 @@ def serve() -> None:
     if not proxy.exists():
         raise click.ClickException(f"{proxy} is missing; run `make up` (it installs it with npm)")
     url = f"http://127.0.0.1:{port}/"
+    try:
+        decided = isolation.decide()
+    except HubError as error:
+        raise _fail(error) from None
     provision()
-    if not isolation_enabled():
-        blocked = provisioning.unreachable()
-        why = (
-            f"other accounts cannot pass {', '.join(map(str, blocked))}"
-            if os.geteuid() == 0 and blocked
-            else "the hub is not running as root"
-        )
-        click.echo(
-            f"Note: {why}, so every user server runs under this account and a kernel can read what "
-            "this account can (README: Limits)."
-        )
+    if decided.mode == "users":
+        click.echo("Isolation: every user server runs as its user's own system account.")
+    elif decided.mode == "off":
+        click.echo(f"Isolation OFF ({decided.reason}). README: Limits.")
+    else:
+        click.echo(f"WARNING: {decided.reason}")
     # The hub runs in a session of its own; Ctrl-C and SIGTERM reach it once, from here.
     hub = subprocess.Popen(
         [str(Path(sys.executable).with_name("jupyterhub")), "-f", str(REPO / "jupyterhub_config.py")],
