@@ -19,16 +19,17 @@ import click
 
 from hub import demo as demo_accounts
 from hub import isolation, provisioning
-from hub.accounts import ROLES, AccountStore, generate_password
+from hub.accounts import AccountStore
 from hub.audit import AuditLog
+from hub.cli_users import user
 from hub.cli_warehouse import register as register_warehouse_commands
+from hub.doctor import doctor
 from hub.exceptions import HubError
 from output_filters.exceptions import OutputFilterError
 from output_filters.policy import load_policy
 from warehouse.db import connect, create_schema
 from warehouse.demo import build_demo, read_manifest
 from warehouse.exceptions import UploadRejected, WarehouseError
-from warehouse.institutions import get_institution
 from warehouse.pseudonymize import StudentKeyer, load_secret
 from warehouse.settings import REPO, state_path, var_dir
 
@@ -134,45 +135,6 @@ def _remove_state() -> None:
         path = root / name
         if path.exists():
             shutil.rmtree(path)
-
-
-# ---- users -------------------------------------------------------------------------------
-
-
-@enclave.group()
-def user() -> None:
-    """Accounts and roles."""
-
-
-@user.command("add")
-@click.argument("name")
-@click.option("--institution", help="Code of the member institution (not needed for admin).")
-@click.option("--role", required=True, type=click.Choice(list(ROLES)), help="What the user may do.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of generating one.")
-def user_add(name: str, institution: str | None, role: str, password_stdin: bool) -> None:
-    """Create an account. A generated password is printed once; it is not stored."""
-    try:
-        if institution:
-            engine = connect()
-            create_schema(engine)
-            get_institution(engine, institution)
-        store = AccountStore(rules=load_policy().accounts)
-        password = sys.stdin.readline().rstrip("\r\n") if password_stdin else generate_password()
-        store.add(name, role, institution, password)
-    except EXPECTED as error:
-        raise _fail(error) from None
-    AuditLog().record(_actor(), "user.add", user=name, role=role, institution=institution)
-    click.echo(f"Created {role} {name}" + (f" at {institution}" if institution else "") + ".")
-    if not password_stdin:
-        click.echo(f"Password (shown once, not stored): {password}")
-
-
-@user.command("list")
-def user_list() -> None:
-    """List accounts with role, institution and status."""
-    for account in AccountStore().list():
-        status = "active" if account.active else "inactive"
-        click.echo(f"{account.name:<20} {account.role:<11} {account.institution or '-':<8} {status}")
 
 
 # ---- reports -----------------------------------------------------------------------------
@@ -282,6 +244,8 @@ def _wait_until_healthy(health: str, hub: subprocess.Popen, timeout: float = 120
     return False
 
 
+enclave.add_command(user)
+enclave.add_command(doctor)
 register_warehouse_commands(enclave)  # institution, elements, data, use (hub/cli_warehouse.py)
 
 if __name__ == "__main__":

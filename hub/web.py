@@ -88,7 +88,7 @@ class _AccountPage(BaseHandler):
     async def _page(self, template: str, **ns) -> None:
         user = self.current_user
         ns.setdefault("pending", self.store.pending_step(user.name))
-        self.finish(await self.render_template(template, user=user, **ns))
+        self.finish(await self.render_template(template, user=user, rules=self.store.rules, **ns))
 
     async def _done(self, user) -> None:
         """After a step: the user's groups follow the account, then the next step or home."""
