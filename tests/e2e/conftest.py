@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,19 +64,16 @@ class RunningHub:
         return AccountStore(create_engine(f"sqlite:///{self.state / 'accounts.db'}"))
 
 
-@pytest.fixture(scope="session")
-def hub(demo_var):
-    # Under /tmp rather than pytest's private temporary directory: when the hub runs as root,
-    # user servers run as the users' own system accounts and must be able to reach var/.
-    top = Path(tempfile.mkdtemp(prefix="enclave-hub-", dir="/tmp"))
-    top.chmod(0o711)
+@contextmanager
+def running_hub(demo_var: Path, top: Path, extra_env: dict[str, str] | None = None) -> Iterator[RunningHub]:
+    """A hub serving a copy of the demo in ``top/var``; stopped with everything it started."""
     state = top / "var"
     shutil.copytree(demo_var, state)
     ports = {name: free_port() for name in ("ENCLAVE_PORT", "ENCLAVE_HUB_PORT", "ENCLAVE_PROXY_API_PORT")}
     env = {k: v for k, v in os.environ.items() if k != "ENCLAVE_ISOLATION"}  # the hub decides, as in production
     if os.geteuid() != 0:
         env["ENCLAVE_ISOLATION"] = "off"  # a developer's machine: the hub cannot switch users
-    env.update(ENCLAVE_VAR=str(state), **{k: str(v) for k, v in ports.items()})
+    env.update(ENCLAVE_VAR=str(state), **{k: str(v) for k, v in ports.items()}, **(extra_env or {}))
     log = top / "hub-test.log"
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -101,14 +100,28 @@ def hub(demo_var):
     for line in (state / "demo" / "credentials.txt").read_text().splitlines():
         name, password, _role = line.split()
         passwords[name] = password
-    yield RunningHub(url, state, log, passwords, env)
-    os.killpg(process.pid, signal.SIGTERM)
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-    _stop_leftovers(state)
-    shutil.rmtree(top, ignore_errors=True)
+        yield RunningHub(url, state, log, passwords, env)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        _stop_leftovers(state)
+
+
+@pytest.fixture(scope="session")
+def hub(demo_var):
+    # Under /tmp rather than pytest's private temporary directory: when the hub runs as root,
+    # user servers run as the users' own system accounts and must be able to reach var/.
+    top = Path(tempfile.mkdtemp(prefix="enclave-hub-", dir="/tmp"))
+    top.chmod(0o711)
+    try:
+        with running_hub(demo_var, top) as running:
+            yield running
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def _stop_leftovers(state: Path) -> None:
