@@ -60,6 +60,15 @@ c.JupyterHub.cookie_secret = bytes.fromhex(read_or_create_secret("cookie-secret"
 c.JupyterHub.pid_file = str(state_path("hub", "jupyterhub.pid"))
 
 c.JupyterHub.authenticator_class = "hub.authenticator.EnclaveAuthenticator"
+sso = os.environ.get("ENCLAVE_SSO")  # institutional OpenID Connect instead of passwords (hub.sso)
+if sso:
+    from hub.sso import load_sso_config
+
+    c.JupyterHub.authenticator_class = "hub.sso.EnclaveSSOAuthenticator"
+    for key, value in load_sso_config(sso).items():
+        setattr(c.EnclaveSSOAuthenticator, key, value)
+    base = public_url.rstrip("/") if public_url else f"http://127.0.0.1:{port}"
+    c.EnclaveSSOAuthenticator.oauth_callback_url = f"{base}/hub/oauth_callback"
 c.Authenticator.auth_refresh_age = 60  # a disabled account's browser session ends within a minute
 c.Authenticator.refresh_pre_spawn = True
 c.JupyterHub.spawner_class = "hub.spawner.EnclaveSpawner"
@@ -74,7 +83,8 @@ c.JupyterHub.load_roles = load_roles()
 def default_url(handler):
     """After login: the pending step's page if there is one, else the user's server."""
     user = handler.current_user
-    step = handler.authenticator.store.pending_step(user.name) if user is not None else None
+    pending = user is not None and handler.authenticator.pending(user.name)
+    step = handler.authenticator.store.pending_step(user.name) if pending else None
     if step:
         return handler.hub.base_url + ("totp" if "/hub/totp" in step else "change-password")
     return handler.hub.base_url + "spawn"

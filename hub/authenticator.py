@@ -21,6 +21,7 @@ from collections import defaultdict, deque
 
 from jupyterhub.auth import Authenticator
 from traitlets import Float, Integer, Unicode, default
+from traitlets.config import LoggingConfigurable
 
 from hub.accounts import NAME, Account, AccountStore, accounts_url
 from hub.audit import AuditLog
@@ -67,37 +68,18 @@ class SourceThrottle:
         self._recent(source, time.monotonic() if now is None else now).append(time.monotonic() if now is None else now)
 
 
-class EnclaveAuthenticator(Authenticator):
-    """Accepts the name, password (and one-time code) of an active Enclave account.
-
-    Accounts are created with ``enclave user add``; the hub never creates them.
-    """
+class EnclaveAccounts(LoggingConfigurable):
+    """What every Enclave authenticator shares: the account store, the audit log, login
+    groups, refresh against the store, and the hub's own pages (``hub.web``)."""
 
     accounts_url = Unicode(
         config=True,
         help="SQLAlchemy URL of the account store (default: ENCLAVE_ACCOUNTS_URL or var/accounts.db).",
     )
-    source_free_failures = Integer(
-        10, config=True, help="Failed logins from one address (in source_window seconds) before it is slowed down."
-    )
-    source_window = Float(900.0, config=True, help="Seconds over which failures from one address are counted.")
-    source_max_delay = Float(10.0, config=True, help="Longest wait (seconds) imposed on one address's login.")
-
-    @default("any_allow_config")
-    def _default_any_allow_config(self) -> bool:
-        return True  # check_allowed consults the account store: only active accounts get in
 
     @default("accounts_url")
     def _default_accounts_url(self) -> str:
         return accounts_url()
-
-    @default("request_otp")
-    def _default_request_otp(self) -> bool:
-        return True
-
-    @default("otp_prompt")
-    def _default_otp_prompt(self) -> str:
-        return "One-time code (only if you set up an authenticator app):"
 
     @default("manage_groups")
     def _default_manage_groups(self) -> bool:
@@ -111,17 +93,56 @@ class EnclaveAuthenticator(Authenticator):
             self._store = AccountStore(create_engine(self.accounts_url), load_policy().accounts)
         return self._store
 
-    @property
-    def throttle(self) -> SourceThrottle:
-        if not hasattr(self, "_throttle"):
-            self._throttle = SourceThrottle(self.source_free_failures, self.source_window, self.source_max_delay)
-        return self._throttle
-
     def audit(self, event: str, name: str, **details) -> None:
         AuditLog().record(name, event, **details)
 
     def validate_username(self, username: str) -> bool:
         return bool(NAME.fullmatch(username or ""))
+
+    def pending(self, name: str) -> bool:
+        return self.store.pending_step(name) is not None
+
+    async def refresh_user(self, user, handler=None, **kwargs):
+        account = self.store.get(user.name)
+        if account is None or not account.active:
+            return False
+        return {"name": user.name, "groups": groups_for(account, self.pending(user.name))}
+
+    def sync_user_groups(self, user) -> None:
+        account = self.store.get(user.name)
+        if account is not None:
+            user.sync_groups(groups_for(account, self.pending(user.name)))
+
+
+class EnclaveAuthenticator(EnclaveAccounts, Authenticator):
+    """Accepts the name, password (and one-time code) of an active Enclave account.
+
+    Accounts are created with ``enclave user add``; the hub never creates them.
+    """
+
+    source_free_failures = Integer(
+        10, config=True, help="Failed logins from one address (in source_window seconds) before it is slowed down."
+    )
+    source_window = Float(900.0, config=True, help="Seconds over which failures from one address are counted.")
+    source_max_delay = Float(10.0, config=True, help="Longest wait (seconds) imposed on one address's login.")
+
+    @default("any_allow_config")
+    def _default_any_allow_config(self) -> bool:
+        return True  # check_allowed consults the account store: only active accounts get in
+
+    @default("request_otp")
+    def _default_request_otp(self) -> bool:
+        return True
+
+    @default("otp_prompt")
+    def _default_otp_prompt(self) -> str:
+        return "One-time code (only if you set up an authenticator app):"
+
+    @property
+    def throttle(self) -> SourceThrottle:
+        if not hasattr(self, "_throttle"):
+            self._throttle = SourceThrottle(self.source_free_failures, self.source_window, self.source_max_delay)
+        return self._throttle
 
     async def authenticate(self, handler, data):
         data = data or {}
@@ -155,18 +176,6 @@ class EnclaveAuthenticator(Authenticator):
     def check_allowed(self, username, authentication=None) -> bool:
         account = self.store.get(username)
         return account is not None and account.active
-
-    async def refresh_user(self, user, handler=None):
-        account = self.store.get(user.name)
-        if account is None or not account.active:
-            return False
-        pending = self.store.pending_step(user.name) is not None
-        return {"name": user.name, "groups": groups_for(account, pending)}
-
-    def sync_user_groups(self, user) -> None:
-        account = self.store.get(user.name)
-        if account is not None:
-            user.sync_groups(groups_for(account, self.store.pending_step(user.name) is not None))
 
     def get_handlers(self, app):
         return [*super().get_handlers(app), *handlers()]

@@ -86,13 +86,18 @@ class EnclaveSpawner(SimpleLocalProcessSpawner):
         return []  # never --allow-root: a server that would run as root does not start
 
     async def start(self):
-        store = getattr(self.authenticator, "store", None) or AccountStore()
+        authenticator = self.authenticator if hasattr(self.authenticator, "pending") else None
+        store = authenticator.store if authenticator is not None else AccountStore()
         account = store.get(self.user.name)
         if account is None or not account.active:
             raise _refusal(f"{self.user.name} has no active Enclave account.")
         if account.role == "reviewer":
             raise _refusal("Reviewers review release requests; they do not get a research server.")
-        pending = store.pending_step(self.user.name)
+        pending = (
+            store.pending_step(self.user.name)
+            if authenticator is None or authenticator.pending(self.user.name)
+            else None
+        )
         if pending is not None:
             raise _refusal(pending)
         problems = isolation.live_problems(self.decided)
