@@ -363,6 +363,15 @@ class AccountStore:
         self._require(name)
         self._update(name, totp_secret=secret, totp_last_step=None)
 
+    def enroll_totp(self, name: str, secret: str, code: str, now: datetime | None = None) -> bool:
+        """Keep ``secret`` as the second factor if ``code`` is its current code (then used up)."""
+        step = _totp_step(secret, code, now or datetime.now(UTC))
+        if step is None:
+            return False
+        self._require(name)
+        self._update(name, totp_secret=secret, totp_last_step=step)
+        return True
+
     def expiring(self, days: int, now: datetime | None = None) -> list[tuple[Account, datetime]]:
         """Active accounts whose password expires within ``days`` (or already has), soonest first."""
         if self.rules.password_max_age_days <= 0:

@@ -167,19 +167,16 @@ class TotpHandler(_AccountPage):
 
     @web.authenticated
     async def post(self) -> None:
-        import pyotp
-
         user = self.current_user
         if self.store.status(user.name).totp:
             await self._show("A second factor is already set up; an administrator can reset it.")
             return
         secret = self._enrollment_secret()
-        code = self.get_body_argument("code", "").strip().replace(" ", "")
-        if not (code.isdigit() and pyotp.TOTP(secret).verify(code, valid_window=1)):
+        code = self.get_body_argument("code", "")
+        if not self.store.enroll_totp(user.name, secret, code):
             self.set_status(400)
             await self._show("That code is not right; type the 6 digits your app shows now.")
             return
-        self.store.set_totp(user.name, secret)
         self.clear_cookie(TOTP_COOKIE, path=self.hub.base_url)
         self.authenticator.audit("totp.enroll", user.name, source=self.request.remote_ip)
         await self._done(user)

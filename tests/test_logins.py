@@ -281,3 +281,15 @@ def test_the_authenticator_audits_success_failure_and_lockout(tmp_path, monkeypa
     assert [e for _, e, _ in events].count("login.failure") == 5
     assert events[-1][:2] == ("dave", "login.lockout")
     assert "\n" not in "".join(record.getMessage() for record in caplog.records)
+
+
+def test_enrollment_keeps_the_secret_only_with_its_current_code_and_uses_the_code_up(store):
+    secret = pyotp.random_base32()
+    now = datetime.now(UTC)
+    assert not store.enroll_totp("alice", secret, "12345x", now=now)
+    assert store.status("alice").totp is False
+    code = pyotp.TOTP(secret).at(now)
+    assert store.enroll_totp("alice", secret, code, now=now)
+    assert store.login("alice", GOOD, code, now=now).account is None  # the enrollment code is spent
+    later = now + timedelta(seconds=30)
+    assert store.login("alice", GOOD, pyotp.TOTP(secret).at(later), now=later).account is not None

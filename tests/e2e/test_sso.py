@@ -94,3 +94,14 @@ def test_sso_logout_ends_the_session(sso_hub, provider):
     replay = requests.Session()
     replay.cookies.set("jupyterhub-hub-login", saved, path="/hub/")
     assert replay.get(f"{sso_hub.url}/hub/api/user", timeout=30).status_code == 403
+
+
+@pytest.mark.browser
+def test_sso_login_in_the_browser(sso_hub, provider, browser, tmp_path):
+    provider.person = "sso-alice"
+    page = browser
+    page.goto(f"{sso_hub.url}/hub/login")
+    page.click("text=Sign in with Fake University")
+    page.wait_for_url(lambda url: "/hub/login" not in url and "/authorize" not in url, timeout=120_000)
+    page.screenshot(path=str(tmp_path / "sso.png"))
+    assert page.url.startswith(sso_hub.url) and ("/user/sso-alice" in page.url or "/hub/spawn" in page.url), page.url
