@@ -33,6 +33,7 @@ from sqlalchemy import (
     Table,
     create_engine,
     delete,
+    false,
     insert,
     inspect,
     select,
@@ -66,7 +67,7 @@ accounts = Table(
     Column("password_changed_at", DateTime(timezone=True), nullable=False),
     Column("last_login_at", DateTime(timezone=True), nullable=True),
     # Added for the locked-down hub; _upgrade() adds them to an older store.
-    Column("must_change", Boolean, nullable=False, default=False, server_default=text("0")),
+    Column("must_change", Boolean, nullable=False, default=False, server_default=false()),
     Column("failures", Integer, nullable=False, default=0, server_default=text("0")),
     Column("locked_until", DateTime(timezone=True), nullable=True),
     Column("totp_secret", String(64), nullable=True),
@@ -415,6 +416,8 @@ def _upgrade(engine: Engine) -> None:
     with engine.begin() as conn:
         for column in missing:
             kind = column.type.compile(dialect=engine.dialect)
-            default = f" DEFAULT {column.server_default.arg.text}" if column.server_default is not None else ""
+            default = ""
+            if column.server_default is not None:
+                default = " DEFAULT " + str(column.server_default.arg.compile(dialect=engine.dialect))
             null = " NOT NULL" if not column.nullable else ""
             conn.execute(text(f"ALTER TABLE accounts ADD COLUMN {column.name} {kind}{null}{default}"))
