@@ -15,6 +15,7 @@ change its password or enroll a second factor first gets no server until it has.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import shutil
@@ -107,7 +108,25 @@ class EnclaveSpawner(SimpleLocalProcessSpawner):
             raise _refusal(message)
         self._check_account()
         self._prepare_home(Path(self.home_dir))
-        return await super().start()
+        address = await super().start()
+        await self._listening(*address)
+        return address
+
+    async def _listening(self, ip: str, port: int) -> None:
+        """Return once the server accepts connections (or has exited, or time is up).
+
+        JupyterHub then finds it up at its first check instead of at the next step of its
+        back-off, up to seconds later.
+        """
+        deadline = asyncio.get_running_loop().time() + self.http_timeout
+        while asyncio.get_running_loop().time() < deadline and await self.poll() is None:
+            try:
+                _reader, writer = await asyncio.open_connection(ip, port)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            writer.close()
+            return
 
     def _check_account(self) -> None:
         """A server runs neither as root nor as the hub's own account."""
@@ -173,6 +192,7 @@ class EnclaveSpawner(SimpleLocalProcessSpawner):
             JUPYTERLAB_WORKSPACES_DIR=str(USER_SERVER / "lab" / "workspaces"),
             JUPYTER_RUNTIME_DIR=str(home / ".local" / "share" / "jupyter" / "runtime"),
             IPYTHONDIR=str(home / ".ipython"),
+            PYTHONPATH=str(USER_SERVER / "startup"),  # start faster (see its one module)
             ENCLAVE_VAR=str(var_dir()),
             # Only where servers share one account: per-user kernels know their user from the
             # account they run as (warehouse.identity), whatever this says.

@@ -83,7 +83,7 @@ class HubClient:
                 return response
             if time.monotonic() > deadline:
                 raise TimeoutError(f"JupyterLab for {name} did not open: {response.status_code} {response.url}")
-            time.sleep(1)
+            time.sleep(0.2)
 
     def _xsrf(self, name: str) -> str:
         for cookie in self.session.cookies:
