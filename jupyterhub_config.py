@@ -95,7 +95,13 @@ c.JupyterHub.default_url = default_url
 # Sessions and tokens from the policy.
 c.JupyterHub.cookie_max_age_days = rules.session_hours / 24
 c.JupyterHub.token_expires_in_max_seconds = rules.token_max_age_days * 24 * 3600
-cookie_options = {"samesite": "Lax", **({"secure": True} if behind_tls else {})}
+# The browser forgets the login cookie when the hub stops accepting it (JupyterHub checks the
+# age of the cookie it reads; without expires_days the browser would keep it for 30 days).
+cookie_options = {
+    "samesite": "Lax",
+    "expires_days": rules.session_hours / 24,
+    **({"secure": True} if behind_tls else {}),
+}
 c.JupyterHub.tornado_settings = {"cookie_options": cookie_options}
 if behind_tls:
     c.JupyterHub.tornado_settings["headers"] = security_headers()

@@ -60,7 +60,11 @@ def _provision(*_args, **_kwargs) -> None:
 
 def provision() -> None:
     """Per-user system accounts (users mode only: the hub provisions a shared account itself)."""
-    if isolation.setting() == "users" and isolation.decide().mode == "users":
+    try:
+        users = isolation.decide().mode == "users"
+    except HubError as error:
+        raise _fail(error) from None
+    if users:
         provisioning.sync(var_dir(), [account.name for account in AccountStore().list() if account.active])
 
 

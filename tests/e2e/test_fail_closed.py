@@ -8,8 +8,11 @@ under /root would; ENCLAVE_ISOLATION is not set, so nothing allows a fallback.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import psutil
@@ -89,6 +92,9 @@ def test_behind_tls_cookies_are_secure_and_pages_carry_security_headers(closed):
     assert "jupyterhub-hub-login=" in cookies
     login_cookie = next(part for part in cookies.split(", jupyterhub") if "hub-login" in part)
     assert "Secure" in login_cookie and "SameSite=Lax" in login_cookie and "HttpOnly" in login_cookie
+    expires = parsedate_to_datetime(re.search(r"expires=([^;]+)", login_cookie).group(1))
+    hours = (expires - datetime.now(UTC)).total_seconds() / 3600
+    assert 11.9 < hours <= 12.01  # [accounts] session_hours
     page = requests.get(f"{closed.url}/hub/login", timeout=30)
     assert page.headers["Strict-Transport-Security"].startswith("max-age=")
     assert page.headers["X-Content-Type-Options"] == "nosniff"

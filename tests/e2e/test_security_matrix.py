@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import psutil
 import pyotp
 import pytest
 import requests
@@ -173,16 +174,50 @@ def disabled_account(m: Matrix) -> None:
     name, _ = m.account()
     client = HubClient(m.hub.url)
     assert client.login(name, GOOD).status_code == 302
+    client.open_lab(name)
+    assert servers_of(name)
     token = client.hub_api("POST", f"users/{name}/tokens", json={"expires_in": 3600}).json()["token"]
     headers = {"Authorization": f"token {token}"}
     assert requests.get(f"{m.hub.url}/hub/api/user", headers=headers, timeout=30).status_code == 200
     done = m.hub.enclave("user", "disable", name, "--yes")
     assert done.returncode == 0, done.stderr
-    assert "revoked" in done.stdout
+    assert "server is stopped" in done.stdout and "revoked" in done.stdout
+    assert not servers_of(name)
     assert requests.get(f"{m.hub.url}/hub/api/user", headers=headers, timeout=30).status_code == 403
     assert refused(client.hub_api("GET", "user"))
     again = HubClient(m.hub.url).login(name, GOOD)
     assert again.status_code == 403
+    assert (name, "login.failure") in [(a, e) for a, e, _ in m.audit()]
+
+
+def servers_of(name: str) -> list[psutil.Process]:
+    """The running user servers of ``name``."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if "jupyterhub-singleuser" in " ".join(process.info["cmdline"] or []):
+                if process.environ().get("JUPYTERHUB_USER") == name:
+                    found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def idle_culler(m: Matrix) -> None:
+    """jupyterhub-idle-culler runs as a hub service with the policy's timeout."""
+    from output_filters.policy import load_policy
+
+    timeout = load_policy().accounts.idle_timeout_minutes * 60
+    cullers = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            line = process.info["cmdline"] or []
+            hub = process.parent()  # services get no ENCLAVE_VAR of their own
+            if "jupyterhub_idle_culler" in line and hub and hub.environ().get("ENCLAVE_VAR") == str(m.hub.state):
+                cullers.append(line)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    assert len(cullers) == 1 and f"--timeout={timeout}" in cullers[0], cullers
 
 
 def temporary_password_is_changed_at_first_login(m: Matrix) -> None:
@@ -580,6 +615,7 @@ ROWS = [
         kernel_reads_private_state,
     ),
     ("hub state (database, log, secrets): private from the first start", hub_state_is_private),
+    ("idle culler: a hub service with the policy's timeout", idle_culler),
 ]
 
 
