@@ -224,6 +224,7 @@ def serve() -> None:
         [str(Path(sys.executable).with_name("jupyterhub")), "-f", str(REPO / "jupyterhub_config.py")],
         cwd=state_path("hub", "x").parent,
         start_new_session=True,
+        preexec_fn=_interruptible,
     )
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda number, _frame: hub.send_signal(number))
@@ -234,6 +235,13 @@ def serve() -> None:
             click.echo(demo_accounts.login_help())
         click.echo("Ctrl-C stops the hub.\n")
     sys.exit(hub.wait())
+
+
+def _interruptible() -> None:
+    """SIGINT as by default in the hub and what it starts, even when `enclave serve` runs in the
+    background (which ignores it): the hub stops its services with SIGINT first, and a service
+    that ignores it holds the hub's shutdown for its whole timeout."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_until_healthy(health: str, hub: subprocess.Popen, timeout: float = 120) -> bool:
