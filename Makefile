@@ -15,6 +15,7 @@ PROXY := node_modules/.installed
 .PHONY: up test install lint clean
 
 up: install
+	@sh hub/open-checkout.sh
 	$(BIN)/enclave demo build
 	$(BIN)/enclave serve
 

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,22 @@ def test_a_passable_interpreter_is_kept(tmp_path):
     assert done.returncode == 0, done.stderr
     chosen = Path(done.stdout.strip())
     assert chosen.is_file() and "Python: " in done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root opens directories (CI runs as root)")
+def test_make_up_opens_the_directories_above_the_checkout_for_passing():
+    top = Path(tempfile.mkdtemp(prefix="enclave-open-", dir="/tmp"))  # under /tmp: nothing else to open
+    top.chmod(0o711)
+    closed = top / "closed"
+    checkout = closed / "enclave"
+    (checkout / "hub").mkdir(parents=True)
+    script = checkout / "hub" / "open-checkout.sh"
+    script.write_text((SCRIPT.parent / "open-checkout.sh").read_text())
+    closed.chmod(0o700)
+    done = subprocess.run(["sh", str(script)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert closed.stat().st_mode & 0o777 == 0o701  # passable, still not listable
+    assert f"Opened {closed} for passing" in done.stderr
+    again = subprocess.run(["sh", str(script)], capture_output=True, text=True, check=False)
+    assert again.stderr == ""  # nothing left to open
+    shutil.rmtree(top)
