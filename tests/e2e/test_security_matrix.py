@@ -329,8 +329,10 @@ def newline_in_the_login_name(m: Matrix) -> None:
 
 
 def researcher_against_another_users_server(m: Matrix) -> None:
-    other = m.researcher.session.get(f"{m.hub.url}/user/demo-author/api/contents", allow_redirects=False, timeout=30)
-    assert refused(other) or other.status_code == 302 and "oauth" not in other.headers.get("location", "x")
+    for path in ("api/contents", "lab", "api/contents/explore_consortium.ipynb"):
+        other = m.researcher.session.get(f"{m.hub.url}/user/demo-author/{path}", timeout=30)
+        assert other.status_code in (403, 404), (path, other.status_code, other.url)
+        assert "cells" not in other.text and "explore_consortium.ipynb" not in other.text
     assert m.researcher.session.get(f"{m.hub.url}/user/demo-author/api/kernels", timeout=30).status_code in (403, 404)
     assert m.researcher.hub_api("GET", "users/demo-author").status_code in (403, 404)
     assert m.researcher.hub_api("POST", "users/demo-author/tokens", json={"expires_in": 60}).status_code in (403, 404)
