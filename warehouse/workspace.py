@@ -1,10 +1,10 @@
 """What a research kernel may read: its user's uses, combined into one table per name.
 
-A kernel knows its user from ``ENCLAVE_USER`` (the spawner sets it) and never opens the
+A kernel's user is decided by the system account it runs as (``warehouse.identity``), never
+by an environment variable that cell code could change, and a kernel never opens the
 warehouse database. Its uses are the extracts whose manifest lists the user and whose files
-the process can read. A process without ``ENCLAVE_USER`` is the server's own account (an
-administrator's ``enclave report run``, the test suite): it reads every extract it can; with
-separate system users that is what the file modes let it read anyway.
+the process can read. The operator's own account (an administrator's ``enclave report run``,
+the test suite) reads every extract it can; a process that works for no one reads none.
 
 Names (what ``kernels.data`` offers):
 
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from warehouse import identity
 from warehouse.exceptions import UnknownTable
 from warehouse.extracts import Manifest, extract_names, read_manifest
 from warehouse.schema import DATA_TABLES
@@ -30,7 +31,8 @@ from warehouse.settings import var_dir
 
 
 def current_user() -> str | None:
-    return os.environ.get("ENCLAVE_USER") or None
+    """The user whose uses this process shows (None: the operator, every readable extract)."""
+    return identity.current_user()
 
 
 def _readable(path) -> bool:
