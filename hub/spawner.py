@@ -194,6 +194,8 @@ class EnclaveSpawner(SimpleLocalProcessSpawner):
             IPYTHONDIR=str(home / ".ipython"),
             PYTHONPATH=str(USER_SERVER / "startup"),  # start faster (see its one module)
             ENCLAVE_VAR=str(var_dir()),
+            # The output filter's ledger of the tables this user was shown, kept across kernels
+            ENCLAVE_LEDGER_DIR=str(home / ".enclave" / "ledger"),
             # Only where servers share one account: per-user kernels know their user from the
             # account they run as (warehouse.identity), whatever this says.
             ENCLAVE_USER=self.user.name,
