@@ -24,6 +24,7 @@ from kernels.marks import mark_protected
 from output_filters.engine.ledger import MARGIN
 from output_filters.engine.linear_system import ALL
 from output_filters.engine.secondary import protect, suppression_note
+from output_filters.exceptions import DisclosureError
 from output_filters.guards.records import counted
 from output_filters.rules import small_count
 from output_filters.session import FilterSession
@@ -67,7 +68,11 @@ def count_table(
     if found is None:
         lookup, primary_of, linked = _alone(counts, session), None, ()
     else:
-        publication = session.ledger.publish(found.universe, found.labels, found.dims)
+        try:
+            publication = session.ledger.publish(found.universe, found.labels, found.dims)
+        except DisclosureError as error:
+            error.source = error.source or found.universe.removeprefix("table:")
+            raise
         lookup, primary_of, linked = publication.value, publication.is_primary, publication.linked
     if primary_of is None:
 
