@@ -21,7 +21,7 @@ from output_filters.policy import Policy
 class FilterSession:
     policy: Policy
     ledger: Ledger
-    origin: Callable[[], str] = field(default=lambda: "an earlier output")
+    origin: Callable[[], str] = field(default=lambda: "an earlier cell")
     watch: Any = None  # the kernel's tamper watch, once it is set up
 
     @classmethod
@@ -30,8 +30,9 @@ class FilterSession:
         keeps the ledger in the user's ledger directory across kernels."""
 
         def origin() -> str:
-            count = getattr(shell, "execution_count", None)
-            return f"the output of cell [{count}]" if count is not None else "an earlier output"
+            # the running cell's number (execution_count is already the next one's)
+            count = getattr(getattr(shell, "displayhook", None), "prompt_count", None)
+            return f"cell [{count}]" if count is not None else "an earlier cell"
 
         ledger = Ledger(policy, LedgerStore() if persistent else None, origin)
         return cls(policy, ledger, origin)

@@ -20,6 +20,7 @@ class Outputs:
     texts: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     widgets: list[str] = field(default_factory=list)  # data of widget (comm) messages, as JSON
+    tracebacks: list[str] = field(default_factory=list)  # the text of each error's traceback
 
     @property
     def all(self) -> str:
@@ -52,6 +53,7 @@ class KernelSession:
                 outputs.texts.extend(str(value) for value in content["data"].values())
             elif kind == "error":
                 outputs.errors.append(f"{content['ename']}: {content['evalue']}")
+                outputs.tracebacks.append("\n".join(content.get("traceback", [])))
             elif kind in ("comm_open", "comm_msg"):
                 outputs.widgets.append(json.dumps(content.get("data", {})))
 

@@ -8,6 +8,8 @@ ends in an internal exception — a protected result, or a ``DisclosureError`` w
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -142,3 +144,11 @@ def test_the_error_carries_its_rule(kernel):
     )
     assert out.texts == ["extremes\n"]
     assert pd.__version__  # the kernel's pandas is the project's
+
+
+def test_a_refusal_shows_the_researchers_line_not_the_filters_insides(kernel):
+    out = kernel.run("x = 1\nr.groupby('school').units.max()")
+    assert out.errors and out.errors[0].startswith("DisclosureError")
+    traceback = re.sub(r"\x1b\[[0-9;]*m", "", out.tracebacks[0])  # without the terminal colours
+    assert "units.max()" in traceback
+    assert "output_filters" not in traceback and "registry.py" not in traceback

@@ -258,7 +258,7 @@ class Ledger:
     ) -> None:
         self.policy = policy
         self.store = store
-        self.origin = origin or (lambda: "an earlier output")
+        self.origin = origin or (lambda: "an earlier cell")
         self.sets: dict[str, RecordSet] = {}
         self._stamps: dict[str, tuple[int, int] | None] = {}
         self.started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -617,7 +617,7 @@ def _describe(records: RecordSet, model: joint_model.Joint, cell: int) -> str:
 
 
 def _refusal(records: RecordSet, model: joint_model.Joint, cell: int, new: int, links: tuple[str, ...]) -> str:
-    earlier = " and ".join(links) if links else "the count tables shown before over the same records"
+    earlier = f"the tables of {', '.join(links)}" if links else "the count tables shown before over the same records"
     which = _describe(records, model, cell)
     return (
         f"together with {earlier}, this table would let a small cell be narrowed down{which}, "

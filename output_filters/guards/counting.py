@@ -45,7 +45,7 @@ class Counts:
         secondary = int(np.asarray(self.secondary).sum())
         text = suppression_note(primary, secondary, session.policy)
         if secondary and self.linked:
-            text += f" and {', '.join(self.linked)}"
+            text += f" and the tables of {', '.join(self.linked)}"
         return text
 
     def marked(self, session: FilterSession, extra: str = "", codes: dict | None = None):

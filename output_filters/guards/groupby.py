@@ -247,7 +247,19 @@ def aggregate(session: FilterSession, original, gb: GroupBy, func=None, *args, *
     table = out if isinstance(layout, pd.DataFrame) else out.iloc[:, 0].rename(layout.name)
     if not gb.as_index:
         table = table.reset_index()
-    return mark_protected(table, "; ".join(dict.fromkeys(n for n in notes if n)), codes)
+    return mark_protected(table, _labelled(pieces, notes), codes)
+
+
+def _labelled(pieces: list[tuple], notes: list[str]) -> str:
+    """One note per distinct reason, naming the columns it is for ("sum, mean: 3 cells ...")."""
+    by_note: dict[str, list[str]] = {}
+    for (label, _column, _f), note in zip(pieces, notes, strict=True):
+        if note:
+            name = " ".join(map(str, label)) if isinstance(label, tuple) else str(label)
+            by_note.setdefault(note, []).append(name)
+    if len(by_note) == 1:
+        return next(iter(by_note))
+    return "; ".join(f"{', '.join(columns)}: {note}" for note, columns in by_note.items())
 
 
 def _check_kind(func) -> None:

@@ -8,8 +8,11 @@ seal key the user server gave this kernel, if any) and the tamper watch around i
 from __future__ import annotations
 
 import os
+import types
 
 from output_filters import guards
+from output_filters.exceptions import DisclosureError
+from output_filters.kernel.callers import LIBRARY_PREFIXES
 from output_filters.kernel.gate import KEY_VARIABLE, Gate
 from output_filters.kernel.tamper import Watch
 from output_filters.policy import load_policy
@@ -30,6 +33,22 @@ def load_ipython_extension(ipython) -> None:
         Gate(kernel.session, bytes.fromhex(key) if key else None, watch.refusal)
     watch.start()
     ipython.events.register("post_run_cell", lambda *_: watch.check())
+    ipython.set_custom_exc((DisclosureError,), _refusal)
+
+
+def _refusal(shell, etype, value, tb, tb_offset=None):
+    """A refusal shows the researcher's own lines and the reason, not the filter's insides."""
+    kept = []
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(LIBRARY_PREFIXES):
+            kept.append((tb.tb_frame, tb.tb_lasti, tb.tb_lineno))
+        tb = tb.tb_next
+    trimmed = None
+    for frame, lasti, lineno in reversed(kept):
+        trimmed = types.TracebackType(trimmed, frame, lasti, lineno)
+    stb = shell.InteractiveTB.structured_traceback(etype, value, trimmed, tb_offset=tb_offset)
+    shell._showtraceback(etype, value, stb)  # IPython leaves showing it to the handler
+    return stb
 
 
 def unload_ipython_extension(ipython) -> None:
