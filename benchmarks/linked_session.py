@@ -44,10 +44,9 @@ def run(cells, forget: bool) -> tuple[list[float], int]:
 
     from kernels import data
     from output_filters import DisclosureError, guards
+    from output_filters.engine import secondary
     from output_filters.policy import load_policy
     from output_filters.session import FilterSession
-
-    from output_filters.engine import secondary
 
     secondary._CACHE.clear()  # every variant solves its tables itself
     session = FilterSession.start(load_policy(), None, persistent=False)
