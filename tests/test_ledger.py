@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from output_filters import DisclosureError, Policy
-from output_filters.engine import ledger as ledger_module
-from output_filters.engine.ledger import MARGIN, Ledger
+from output_filters.engine import record_set as record_set_module
+from output_filters.engine.ledger import Ledger
 from output_filters.engine.ledger_store import LedgerStore
+from output_filters.engine.record_set import MARGIN
 from tests.attacker import Output, leaks
 from tests.kernel_client import KernelSession
 from warehouse.db import connect
@@ -77,7 +78,7 @@ def test_two_ledgers_on_one_store_see_each_others_tables(students, tmp_path):
 
 
 def test_the_ledger_is_bounded(students, tmp_path, monkeypatch):
-    monkeypatch.setattr(ledger_module, "MAX_TABLES", 3)
+    monkeypatch.setattr(record_set_module, "MAX_TABLES", 3)
     store = LedgerStore(tmp_path / "ledger")
     ledger = Ledger(Policy(), store)
     for dims in (["institution"], ["ethnicity"], ["gender"], ["first_time"], ["promise_grant"]):
