@@ -1,13 +1,21 @@
 # Enclave: `make up` runs the hub with a demo consortium; `make test` runs the whole suite.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The interpreter: as root, one whose directories other accounts can pass (per-user servers run
+# it), such as Debian's /usr/bin/python3.11 when the default one lives under /root; it says
+# which it chose. `make PYTHON=/path/to/python3.11 ...` overrides.
+ifeq ($(origin PYTHON), undefined)
+PYTHON := $(shell sh hub/choose-python.sh)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
+# Changes when the interpreter does: the venv is then made again from the new one.
+VENV_STAMP := $(VENV)/.python$(subst /,_,$(PYTHON))
 KERNELSPEC := $(VENV)/share/jupyter/kernels/enclave/kernel.json
 PROXY := node_modules/.installed
 
 .PHONY: up test install lint clean
 
 up: install
+	@sh hub/open-checkout.sh
 	$(BIN)/enclave demo build
 	$(BIN)/enclave serve
 
@@ -16,9 +24,14 @@ test: install
 
 install: $(VENV)/.installed $(KERNELSPEC) $(PROXY)
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV_STAMP):
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (apt-get install python3.11 python3.11-venv)"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11 or newer is needed"; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	touch $@
+
+$(VENV)/.installed: requirements.txt pyproject.toml $(VENV_STAMP)
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@

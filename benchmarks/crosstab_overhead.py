@@ -1,8 +1,9 @@
 """Cost of the output filter on a crosstab with margins over record-level data.
 
-Times ``pd.crosstab(institution, ethnicity, margins=True)`` over synthetic records, plain
-pandas (the baseline) against the same call with the filter's aggregation guard installed
-and the input marked record-level (suppression and secondary suppression included).
+Times ``pd.crosstab([institution, year], ethnicity, margins=True)`` over synthetic records, plain
+pandas (the baseline) against the same call with the filter's guards installed and the input
+marked record-level: the first display (a fresh ledger: suppression, secondary suppression and
+the ledger's bookkeeping included) and the same table shown again (the ledger's answer).
 Prints a table; nothing is asserted.
 
     .venv/bin/python benchmarks/crosstab_overhead.py [--rows 1000000] [--repeat 5]
@@ -18,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from kernels.marks import mark_record_level
-from output_filters import Policy
-from output_filters.guards import aggregates
+from output_filters import Policy, guards
+from output_filters.session import FilterSession
 
 
 def records(rows: int, seed: int = 0) -> pd.DataFrame:
@@ -66,17 +67,24 @@ def main() -> None:
         return pd.crosstab([frame.institution, frame.year], frame.ethnicity, margins=True)
 
     baseline = timed(plain, args.repeat)
-    aggregates.install(Policy())
     mark_record_level(frame, "benchmark")
+    firsts = []
     try:
-        filtered = timed(plain, args.repeat)
-        table = plain()
+        for _ in range(args.repeat):  # a fresh ledger each time: the table is new to it
+            guards.install(FilterSession.start(Policy(), None, persistent=False))
+            start = time.perf_counter()
+            table = plain()
+            firsts.append(time.perf_counter() - start)
+            again = timed(plain, args.repeat)  # the same table again: the ledger's answer
+            guards.uninstall()
     finally:
-        aggregates.uninstall()
+        guards.uninstall()
+    first = statistics.median(firsts)
     print(f"crosstab with margins, institution x year x ethnicity, {args.rows:,} records, median of {args.repeat}")
-    print(f"{'variant':<28}{'seconds':>10}{'ratio':>8}")
-    print(f"{'plain pandas (baseline)':<28}{baseline:>10.3f}{1:>8.2f}")
-    print(f"{'Enclave filter':<28}{filtered:>10.3f}{filtered / baseline:>8.2f}")
+    print(f"{'variant':<40}{'seconds':>10}{'ratio':>8}")
+    print(f"{'plain pandas (baseline)':<40}{baseline:>10.3f}{1:>8.2f}")
+    print(f"{'Enclave filter, first display':<40}{first:>10.3f}{first / baseline:>8.2f}")
+    print(f"{'Enclave filter, shown again':<40}{again:>10.3f}{again / baseline:>8.2f}")
     print(f"cells suppressed: {int(table.isna().sum().sum())} of {table.size}")
 
 

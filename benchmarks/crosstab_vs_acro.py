@@ -43,8 +43,8 @@ import pandas as pd
 from crosstab_overhead import records as overhead_records  # the script's own folder is on sys.path
 
 from kernels.marks import mark_record_level
-from output_filters import Policy
-from output_filters.guards import aggregates
+from output_filters import Policy, guards
+from output_filters.session import FilterSession
 
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv-acro"
@@ -228,13 +228,13 @@ def run_ours(frame: pd.DataFrame, form: Form, repeat: int) -> tuple[float, float
 
     plain_table = call()  # the warm-up
     plain = seconds(call, repeat)
-    aggregates.install(Policy())
+    guards.install(FilterSession.start(Policy(), None, persistent=False))
     mark_record_level(frame, "benchmark")
     try:
         filtered_table = call()  # the warm-up, and the table reported
         filtered = seconds(call, repeat)
     finally:
-        aggregates.uninstall()
+        guards.uninstall()
         frame.attrs.clear()
     return plain, filtered, plain_table, filtered_table
 

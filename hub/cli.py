@@ -18,18 +18,18 @@ from pathlib import Path
 import click
 
 from hub import demo as demo_accounts
-from hub import provisioning
-from hub.accounts import ROLES, AccountStore, generate_password
+from hub import isolation, provisioning
+from hub.accounts import AccountStore
 from hub.audit import AuditLog
+from hub.cli_users import user
 from hub.cli_warehouse import register as register_warehouse_commands
+from hub.doctor import doctor
 from hub.exceptions import HubError
-from hub.provisioning import isolation_enabled
 from output_filters.exceptions import OutputFilterError
 from output_filters.policy import load_policy
 from warehouse.db import connect, create_schema
 from warehouse.demo import build_demo, read_manifest
 from warehouse.exceptions import UploadRejected, WarehouseError
-from warehouse.institutions import get_institution
 from warehouse.pseudonymize import StudentKeyer, load_secret
 from warehouse.settings import REPO, state_path, var_dir
 
@@ -59,7 +59,12 @@ def _provision(*_args, **_kwargs) -> None:
 
 
 def provision() -> None:
-    if isolation_enabled():
+    """Per-user system accounts (users mode only: the hub provisions a shared account itself)."""
+    try:
+        users = isolation.decide().mode == "users"
+    except HubError as error:
+        raise _fail(error) from None
+    if users:
         provisioning.sync(var_dir(), [account.name for account in AccountStore().list() if account.active])
 
 
@@ -136,45 +141,6 @@ def _remove_state() -> None:
             shutil.rmtree(path)
 
 
-# ---- users -------------------------------------------------------------------------------
-
-
-@enclave.group()
-def user() -> None:
-    """Accounts and roles."""
-
-
-@user.command("add")
-@click.argument("name")
-@click.option("--institution", help="Code of the member institution (not needed for admin).")
-@click.option("--role", required=True, type=click.Choice(list(ROLES)), help="What the user may do.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of generating one.")
-def user_add(name: str, institution: str | None, role: str, password_stdin: bool) -> None:
-    """Create an account. A generated password is printed once; it is not stored."""
-    try:
-        if institution:
-            engine = connect()
-            create_schema(engine)
-            get_institution(engine, institution)
-        store = AccountStore(rules=load_policy().accounts)
-        password = sys.stdin.readline().rstrip("\r\n") if password_stdin else generate_password()
-        store.add(name, role, institution, password)
-    except EXPECTED as error:
-        raise _fail(error) from None
-    AuditLog().record(_actor(), "user.add", user=name, role=role, institution=institution)
-    click.echo(f"Created {role} {name}" + (f" at {institution}" if institution else "") + ".")
-    if not password_stdin:
-        click.echo(f"Password (shown once, not stored): {password}")
-
-
-@user.command("list")
-def user_list() -> None:
-    """List accounts with role, institution and status."""
-    for account in AccountStore().list():
-        status = "active" if account.active else "inactive"
-        click.echo(f"{account.name:<20} {account.role:<11} {account.institution or '-':<8} {status}")
-
-
 # ---- reports -----------------------------------------------------------------------------
 
 
@@ -242,23 +208,23 @@ def serve() -> None:
     if not proxy.exists():
         raise click.ClickException(f"{proxy} is missing; run `make up` (it installs it with npm)")
     url = f"http://127.0.0.1:{port}/"
+    try:
+        decided = isolation.decide()
+    except HubError as error:
+        raise _fail(error) from None
     provision()
-    if not isolation_enabled():
-        blocked = provisioning.unreachable()
-        why = (
-            f"other accounts cannot pass {', '.join(map(str, blocked))}"
-            if os.geteuid() == 0 and blocked
-            else "the hub is not running as root"
-        )
-        click.echo(
-            f"Note: {why}, so every user server runs under this account and a kernel can read what "
-            "this account can (README: Limits)."
-        )
+    if decided.mode == "users":
+        click.echo("Isolation: every user server runs as its user's own system account.")
+    elif decided.mode == "off":
+        click.echo(f"Isolation OFF ({decided.reason}). README: Limits.")
+    else:
+        click.echo(f"WARNING: {decided.reason}")
     # The hub runs in a session of its own; Ctrl-C and SIGTERM reach it once, from here.
     hub = subprocess.Popen(
         [str(Path(sys.executable).with_name("jupyterhub")), "-f", str(REPO / "jupyterhub_config.py")],
         cwd=state_path("hub", "x").parent,
         start_new_session=True,
+        preexec_fn=_interruptible,
     )
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda number, _frame: hub.send_signal(number))
@@ -269,6 +235,13 @@ def serve() -> None:
             click.echo(demo_accounts.login_help())
         click.echo("Ctrl-C stops the hub.\n")
     sys.exit(hub.wait())
+
+
+def _interruptible() -> None:
+    """SIGINT as by default in the hub and what it starts, even when `enclave serve` runs in the
+    background (which ignores it): the hub stops its services with SIGINT first, and a service
+    that ignores it holds the hub's shutdown for its whole timeout."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_until_healthy(health: str, hub: subprocess.Popen, timeout: float = 120) -> bool:
@@ -283,6 +256,8 @@ def _wait_until_healthy(health: str, hub: subprocess.Popen, timeout: float = 120
     return False
 
 
+enclave.add_command(user)
+enclave.add_command(doctor)
 register_warehouse_commands(enclave)  # institution, elements, data, use (hub/cli_warehouse.py)
 
 if __name__ == "__main__":

@@ -8,41 +8,29 @@ warehouse, accounts, audit log, hub state, logs and secrets are the root account
 (600 files, 700 directories); each user's home is that user's alone. So a kernel can read its
 own uses' extracts and nothing else of the consortium's.
 
-Without root (a developer's machine) nothing of this can be done: the hub runs every server
-under its own account, says so when it starts, and the README says what that means.
-``ENCLAVE_ISOLATION`` = ``users`` or ``off`` overrides the choice (the test suite turns it off
-except where it tests it).
+Whether that can be done is decided by ``hub.isolation``; with ``ENCLAVE_ISOLATION=off`` as
+root every server runs as one shared unprivileged account (``enc-shared``) instead, which
+these functions provision the same way (``shared=True``).
 """
 
 from __future__ import annotations
 
 import grp
-import hashlib
 import os
 import pwd
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 from warehouse.extracts import extract_names, read_manifest
+from warehouse.identity import COMMENT, GROUP_PREFIX, PREFIX, SHARED, system_user, use_group
 from warehouse.settings import REPO, var_dir
 
-PREFIX = "enc-"
-GROUP_PREFIX = "enc-u-"
-MAX_NAME = 32  # useradd/groupadd
+__all__ = ["GROUP_PREFIX", "PREFIX", "SHARED", "system_user", "use_group"]
 NOLOGIN = "/usr/sbin/nologin"
 LISTABLE = {"uses"}  # directories of var/ a kernel may list
 TRAVERSABLE = {"users"}  # directories of var/ a kernel may pass through to its own part
-
-
-def isolation_enabled() -> bool:
-    """Whether user servers run as separate system accounts."""
-    setting = os.environ.get("ENCLAVE_ISOLATION", "").strip().lower()
-    if setting in ("off", "users"):
-        return setting == "users"
-    return os.geteuid() == 0 and shutil.which("useradd") is not None and not unreachable()
 
 
 def unreachable(var: Path | None = None) -> list[Path]:
@@ -62,31 +50,18 @@ def unreachable(var: Path | None = None) -> list[Path]:
     return blocked
 
 
-def _bounded(prefix: str, name: str) -> str:
-    full = prefix + name
-    if len(full) <= MAX_NAME:
-        return full
-    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-    return f"{prefix}{name[: MAX_NAME - len(prefix) - 9]}-{digest}"
-
-
-def system_user(account: str) -> str:
-    """The system account of an Enclave account."""
-    return _bounded(PREFIX, account)
-
-
-def use_group(use: str) -> str:
-    """The system group of an approved use."""
-    return _bounded(GROUP_PREFIX, use)
+def server_account(account: str, *, shared: bool = False) -> str:
+    """The system account that runs ``account``'s server: its own, or the shared one."""
+    return SHARED if shared else system_user(account)
 
 
 def _run(*command: str) -> None:
     subprocess.run(command, check=True, capture_output=True, text=True)
 
 
-def ensure_user(account: str) -> pwd.struct_passwd:
-    """The system account of ``account``, created if missing."""
-    name = system_user(account)
+def ensure_user(account: str, *, shared: bool = False) -> pwd.struct_passwd:
+    """The system account that runs ``account``'s server, created if missing."""
+    name = server_account(account, shared=shared)
     try:
         return pwd.getpwnam(name)
     except KeyError:
@@ -100,28 +75,29 @@ def ensure_user(account: str) -> pwd.struct_passwd:
             "--shell",
             NOLOGIN,
             "--comment",
-            f"Enclave account {account}",
+            "Enclave shared account" if shared else COMMENT + account,
             name,
         )
         return pwd.getpwnam(name)
 
 
-def ensure_group(use: str, members: Iterable[str]) -> grp.struct_group:
+def ensure_group(use: str, members: Iterable[str], *, shared: bool = False) -> grp.struct_group:
     """The group of ``use``, created if missing, with exactly the system accounts of ``members``."""
     name = use_group(use)
     try:
         grp.getgrnam(name)
     except KeyError:
         _run("groupadd", "--system", name)
-    users = sorted(ensure_user(member).pw_name for member in members)
+    users = sorted({ensure_user(member, shared=shared).pw_name for member in members})
     _run("gpasswd", "-M", ",".join(users), name)
     return grp.getgrnam(name)
 
 
-def prepare_home(home: Path, account: str) -> None:
-    """The user's home: created if missing, owned by the user's system account, mode 700."""
-    entry = ensure_user(account)
+def prepare_home(home: Path, account: str, *, shared: bool = False) -> None:
+    """The user's home: created if missing, owned by the system account of its server, mode 700."""
+    entry = ensure_user(account, shared=shared)
     home.mkdir(parents=True, exist_ok=True)
+    home.parent.chmod(0o711)  # var/users: passable to one's own home, not listable
     os.chown(home, entry.pw_uid, entry.pw_gid)
     home.chmod(0o700)
     for path in home.rglob("*"):
@@ -151,15 +127,15 @@ def _private_tree(path: Path) -> None:
         child.chmod(0o700 if child.is_dir() else 0o600)
 
 
-def sync(var: Path, accounts: Iterable[str]) -> None:
+def sync(var: Path, accounts: Iterable[str], *, shared: bool = False) -> None:
     """Accounts, use groups and modes in line with the accounts and the extracts' manifests."""
     for account in accounts:
-        ensure_user(account)
+        ensure_user(account, shared=shared)
     root = var / "uses"
     if root.is_dir():
         for use in extract_names(root):
             manifest = read_manifest(use, root)
-            group = ensure_group(use, manifest.users)
+            group = ensure_group(use, manifest.users, shared=shared)
             version = (root / use).resolve()
             for path in (version, *version.iterdir()):
                 os.chown(path, 0, group.gr_gid)

@@ -1,33 +1,42 @@
-"""Starts each user's JupyterLab server with the Enclave configuration.
+"""Starts each user's JupyterLab server with the Enclave configuration, or refuses to.
 
 Every server runs from the project's virtual environment with the user-server configuration
 in ``hub/user_server`` (only the ``enclave`` kernel, no terminals, no downloads), in a home
-directory under ``var/users/<name>`` that starts with the example notebooks. When the hub runs
-as root the server runs as the user's own system account (``hub.provisioning``), so its
-kernels can read that user's approved uses and nothing else; otherwise (a developer's
-machine) under the hub's account. Reviewers review releases; they get no research server.
+directory under ``var/users/<name>`` that starts with the example notebooks. Its Jupyter
+configuration, data and JupyterLab settings directories are the project's own, which the
+user's account cannot write: nothing a kernel writes into the home configures the server.
+
+Fail closed (``hub.isolation``): a server never runs as root or as the hub's account. With
+per-user accounts it runs as the user's own system account; with ``ENCLAVE_ISOLATION=off``
+as root, as the shared unprivileged account; when neither can work the spawn is refused with
+the reason. Reviewers review releases; they get no research server. An account that must
+change its password or enroll a second factor first gets no server until it has.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import pwd
 import shutil
 import sys
 from pathlib import Path
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner, set_user_setuid
 from tornado import web
-from traitlets import default
+from traitlets import Bool, Unicode, default
 
+from hub import isolation
 from hub.accounts import AccountStore
-from hub.provisioning import isolation_enabled, prepare_home, system_user
+from hub.provisioning import prepare_home, server_account
 from warehouse.settings import REPO, var_dir
 
-USER_SERVER_CONFIG = REPO / "hub" / "user_server"
+USER_SERVER = REPO / "hub" / "user_server"
+USER_SERVER_CONFIG = USER_SERVER / "config"
 EXAMPLES = REPO / "notebooks"
 # What a user server may know of the hub's environment. Never the warehouse URL (it may carry
 # database credentials) or the student-key secret: kernels read extracts only.
-PASSED_ON = ("ENCLAVE_POLICY",)
+PASSED_ON = ("ENCLAVE_POLICY", "ENCLAVE_PUBLIC_URL")
 
 
 def _refusal(message: str) -> web.HTTPError:
@@ -40,9 +49,26 @@ def _refusal(message: str) -> web.HTTPError:
 class EnclaveSpawner(SimpleLocalProcessSpawner):
     """A local JupyterLab server per user, configured for the secure kernel."""
 
+    isolation_mode = Unicode(
+        config=True,
+        help="How user servers are separated: users, off or refused. jupyterhub_config.py sets it "
+        "once at hub start from hub.isolation.decide(); by default it is decided when first needed.",
+    )
+    isolation_reason = Unicode(config=True, help="Why the hub chose isolation_mode (shown when spawns are refused).")
+    isolation_shared = Bool(
+        config=True, help="With isolation_mode off as root: every server runs as the shared unprivileged account."
+    )
+
+    @default("isolation_mode")
+    def _default_isolation_mode(self) -> str:
+        decided = isolation.decide()
+        self.isolation_reason, self.isolation_shared = decided.reason, decided.shared
+        return decided.mode
+
     @property
-    def isolated(self) -> bool:
-        return isolation_enabled()
+    def decided(self) -> isolation.Isolation:
+        mode = self.isolation_mode  # computes reason and shared too when not configured
+        return isolation.Isolation(mode, self.isolation_reason, self.isolation_shared)
 
     @default("home_dir_template")
     def _default_home_dir_template(self) -> str:
@@ -58,17 +84,63 @@ class EnclaveSpawner(SimpleLocalProcessSpawner):
 
     @default("args")
     def _default_args(self) -> list[str]:
-        return ["--allow-root"] if os.geteuid() == 0 and not self.isolated else []
+        return []  # never --allow-root: a server that would run as root does not start
 
     async def start(self):
-        store = getattr(self.authenticator, "store", None) or AccountStore()
+        authenticator = self.authenticator if hasattr(self.authenticator, "pending") else None
+        store = authenticator.store if authenticator is not None else AccountStore()
         account = store.get(self.user.name)
         if account is None or not account.active:
             raise _refusal(f"{self.user.name} has no active Enclave account.")
         if account.role == "reviewer":
             raise _refusal("Reviewers review release requests; they do not get a research server.")
+        pending = (
+            store.pending_step(self.user.name)
+            if authenticator is None or authenticator.pending(self.user.name)
+            else None
+        )
+        if pending is not None:
+            raise _refusal(pending)
+        problems = isolation.live_problems(self.decided)
+        if problems:
+            message = " ".join(problems)
+            self.log.error("Refusing to start a server for %r: %s", self.user.name, message)
+            raise _refusal(message)
+        self._check_account()
         self._prepare_home(Path(self.home_dir))
-        return await super().start()
+        address = await super().start()
+        await self._listening(*address)
+        return address
+
+    async def _listening(self, ip: str, port: int) -> None:
+        """Return once the server accepts connections (or has exited, or time is up).
+
+        JupyterHub then finds it up at its first check instead of at the next step of its
+        back-off, up to seconds later.
+        """
+        deadline = asyncio.get_running_loop().time() + self.http_timeout
+        while asyncio.get_running_loop().time() < deadline and await self.poll() is None:
+            try:
+                _reader, writer = await asyncio.open_connection(ip, port)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            writer.close()
+            return
+
+    def _check_account(self) -> None:
+        """A server runs neither as root nor as the hub's own account."""
+        if not self.decided.switches_user:
+            if os.geteuid() == 0:
+                raise _refusal("The hub runs as root and isolation is off without a shared account.")
+            return
+        name = server_account(self.user.name, shared=self.decided.shared)
+        try:
+            uid = pwd.getpwnam(name).pw_uid
+        except KeyError:
+            return  # created by _prepare_home
+        if uid in (0, os.geteuid()):
+            raise _refusal(f"The system account {name} has uid {uid}, the hub's or root's; refusing to start.")
 
     def _prepare_home(self, home: Path) -> None:
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -77,39 +149,56 @@ class EnclaveSpawner(SimpleLocalProcessSpawner):
             target = home / example.name
             if not target.exists():
                 shutil.copyfile(example, target)
-        if self.isolated:
-            prepare_home(home, self.user.name)
+        if self.decided.switches_user:
+            if self.decided.shared:
+                from hub import provisioning
+
+                provisioning.sync(var_dir(), [self.user.name], shared=True)
+            prepare_home(home, self.user.name, shared=self.decided.shared)
 
     def make_preexec_fn(self, name):
-        if not self.isolated:
+        if not self.decided.switches_user:
             return super().make_preexec_fn(name)
-        switch = set_user_setuid(system_user(name), chdir=False)
+        account = server_account(name, shared=self.decided.shared)
+        switch = set_user_setuid(account, chdir=False)
         home = self.home_dir
 
         def preexec() -> None:
             switch()
+            if os.geteuid() == 0 or os.getuid() == 0:
+                os._exit(70)  # never run a user server as root
             os.chdir(home)
 
         return preexec
 
     def user_env(self, env: dict[str, str]) -> dict[str, str]:
         env = super().user_env(env)
-        if self.isolated:
-            env["USER"] = system_user(self.user.name)
+        if self.decided.switches_user:
+            env["USER"] = server_account(self.user.name, shared=self.decided.shared)
             env["SHELL"] = "/usr/sbin/nologin"
         return env
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
         home = Path(self.home_dir)
+        env.pop("JUPYTER_CONFIG_PATH", None)
         env.update(
-            JUPYTER_CONFIG_PATH=str(USER_SERVER_CONFIG),
-            JUPYTER_CONFIG_DIR=str(home / ".jupyter"),
-            JUPYTER_DATA_DIR=str(home / ".local" / "share" / "jupyter"),
+            # Configuration, data and JupyterLab settings from the project's own directories,
+            # which the user's account cannot write (a jupyter_server_config.py in the home
+            # would otherwise run inside the server and could switch the guard off).
+            JUPYTER_CONFIG_DIR=str(USER_SERVER_CONFIG),
+            JUPYTER_DATA_DIR=str(USER_SERVER / "data"),
+            JUPYTERLAB_SETTINGS_DIR=str(USER_SERVER / "lab" / "settings"),
+            JUPYTERLAB_WORKSPACES_DIR=str(USER_SERVER / "lab" / "workspaces"),
             JUPYTER_RUNTIME_DIR=str(home / ".local" / "share" / "jupyter" / "runtime"),
-            JUPYTERLAB_WORKSPACES_DIR=str(home / ".jupyter" / "lab" / "workspaces"),
+            IPYTHONDIR=str(home / ".ipython"),
+            PYTHONPATH=str(USER_SERVER / "startup"),  # start faster (see its one module)
             ENCLAVE_VAR=str(var_dir()),
-            ENCLAVE_USER=self.user.name,  # kernels.data shows this user's approved uses only
+            # The output filter's ledger of the tables this user was shown, kept across kernels
+            ENCLAVE_LEDGER_DIR=str(home / ".enclave" / "ledger"),
+            # Only where servers share one account: per-user kernels know their user from the
+            # account they run as (warehouse.identity), whatever this says.
+            ENCLAVE_USER=self.user.name,
         )
         for name in PASSED_ON:
             if name in os.environ:

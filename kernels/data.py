@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from kernels.marks import mark_record_level
+from kernels.marks import mark_record_level, register_load
 from warehouse.workspace import Workspace, current_user
 
 
@@ -48,4 +48,6 @@ def load(name: str, columns: list[str] | None = None) -> pd.DataFrame:
         frame = _workspace().load(name, columns)
     except FileNotFoundError:  # an extract was replaced while it was read: read the new one
         frame = _workspace().load(name, columns)
-    return mark_record_level(frame, name)
+    marked = mark_record_level(frame, name, universe=f"table:{name.rpartition('/')[2]}")
+    register_load(marked)
+    return marked

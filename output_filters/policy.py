@@ -21,6 +21,14 @@ class AccountRules:
     """Rules for passwords and sign-in (principle 7)."""
 
     min_password_length: int = 12
+    password_max_age_days: int = 90
+    password_history: int = 5
+    lockout_failures: int = 5
+    lockout_minutes: int = 15
+    totp_roles: tuple[str, ...] = ("admin", "reviewer")
+    session_hours: float = 12.0
+    token_max_age_days: int = 30
+    idle_timeout_minutes: int = 60
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,7 @@ class Policy:
     rate_band: tuple[float, float] = (5.0, 95.0)
     rate_band_below: int = 200
     magnitude_columns: tuple[str, ...] = ("units",)
+    identifiers: tuple[str, ...] = ("student_key",)
     dominance_n: int = 2
     dominance_k: float = 90.0
     p_percent: float = 10.0
@@ -57,8 +66,19 @@ class Policy:
             raise PolicyError("[disclosure] dominance_n >= 1, 0 < dominance_k <= 100 and 0 <= p_percent < 100")
         if not self.mark.strip():
             raise PolicyError("[disclosure] mark must be a visible string such as '*'")
-        if self.accounts.min_password_length < 8:
+        rules = self.accounts
+        if rules.min_password_length < 8:
             raise PolicyError("[accounts] min_password_length must be at least 8")
+        if rules.password_max_age_days < 0 or rules.password_history < 1:
+            raise PolicyError("[accounts] password_max_age_days >= 0 (0: never) and password_history >= 1")
+        if rules.lockout_failures < 1 or rules.lockout_minutes < 1:
+            raise PolicyError("[accounts] lockout_failures and lockout_minutes must be at least 1")
+        unknown = set(rules.totp_roles) - {"researcher", "author", "reviewer", "admin"}
+        if unknown:
+            roles = "researcher, author, reviewer, admin"
+            raise PolicyError(f"[accounts] totp_roles: {sorted(unknown)} are not roles ({roles})")
+        if rules.session_hours <= 0 or rules.token_max_age_days < 1 or rules.idle_timeout_minutes < 1:
+            raise PolicyError("[accounts] session_hours > 0, token_max_age_days >= 1 and idle_timeout_minutes >= 1")
 
 
 _current: tuple[tuple[str, int, int], Policy] | None = None

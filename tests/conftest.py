@@ -1,7 +1,8 @@
 """Shared fixtures.
 
-- ``isolated_state`` (autouse): ENCLAVE_VAR points into the test's tmp_path, so no test reads
-  or writes the developer's var/; ENCLAVE_ISOLATION is off (no system accounts are made).
+- ``isolated_state`` (autouse): ENCLAVE_VAR and ENCLAVE_LEDGER_DIR point into the test's
+  tmp_path, so no test reads or writes the developer's var/ or ledger; ENCLAVE_ISOLATION is off
+  (no system accounts are made).
 - ``demo_var`` (session): a small demo consortium (3,000 students, seed 7) built once through
   the real generator and upload path; tests treat it as read-only.
 - ``use_demo``: points ENCLAVE_VAR at ``demo_var`` for one test (read-only use).
@@ -39,6 +40,8 @@ DEMO_SEED = 7
 def isolated_state(tmp_path, monkeypatch):
     state = tmp_path / "var"
     monkeypatch.setenv("ENCLAVE_VAR", str(state))
+    # The filter's ledger of tables shown (per user, across kernels): the test's own.
+    monkeypatch.setenv("ENCLAVE_LEDGER_DIR", str(tmp_path / "ledger"))
     # Separate system accounts only where a test asks for them (test_isolation.py, tests/e2e).
     monkeypatch.setenv("ENCLAVE_ISOLATION", "off")
     for name in (
@@ -88,6 +91,8 @@ def demo_copy(demo_var, tmp_path, monkeypatch) -> Path:
     state = tmp_path / "demo-copy"
     shutil.copytree(demo_var, state)
     monkeypatch.setenv("ENCLAVE_VAR", str(state))
+    # The filter's ledger of tables shown (per user, across kernels): the test's own.
+    monkeypatch.setenv("ENCLAVE_LEDGER_DIR", str(tmp_path / "ledger"))
     return state
 
 

@@ -1,13 +1,15 @@
 """A real ``enclave`` kernel driven over the Jupyter protocol, for tests.
 
 ``run(code)`` executes a cell and returns an ``Outputs`` holding everything that reached
-the client: streams, results and displays in every MIME type, and errors.
+the client: streams, results and displays in every MIME type, and errors. Unless ``env``
+names one, the kernel gets a fresh ledger directory of its own.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import dataclass, field
 
 from jupyter_client.manager import KernelManager
@@ -18,6 +20,7 @@ class Outputs:
     texts: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     widgets: list[str] = field(default_factory=list)  # data of widget (comm) messages, as JSON
+    tracebacks: list[str] = field(default_factory=list)  # the text of each error's traceback
 
     @property
     def all(self) -> str:
@@ -30,7 +33,10 @@ class Outputs:
 class KernelSession:
     def __init__(self, env: dict[str, str] | None = None, kernel_name: str = "enclave", cwd: str | None = None):
         self.manager = KernelManager(kernel_name=kernel_name)
-        self.manager.start_kernel(env=dict(os.environ, **(env or {})), cwd=cwd)
+        environment = dict(os.environ, **(env or {}))
+        if "ENCLAVE_LEDGER_DIR" not in (env or {}):  # a ledger of its own, never the developer's
+            environment["ENCLAVE_LEDGER_DIR"] = tempfile.mkdtemp(prefix="ledger-")
+        self.manager.start_kernel(env=environment, cwd=cwd)
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=120)
@@ -47,6 +53,7 @@ class KernelSession:
                 outputs.texts.extend(str(value) for value in content["data"].values())
             elif kind == "error":
                 outputs.errors.append(f"{content['ename']}: {content['evalue']}")
+                outputs.tracebacks.append("\n".join(content.get("traceback", [])))
             elif kind in ("comm_open", "comm_msg"):
                 outputs.widgets.append(json.dumps(content.get("data", {})))
 

@@ -9,19 +9,15 @@ from tests.filter_fixtures import BLOCKED, session, truth  # noqa: F401
 from tests.kernel_client import KernelSession
 
 MARK = "*"
-SMALL_LENGTH = "a count of fewer than the threshold of records"
+SMALL_LENGTH = "len() of fewer than 10 records"
 
 PLAIN_NUMBERS = {
-    "len": "len(cell)",
-    "print-len": "print(len(cell))",
-    "f-string-len": "n = len(cell)\nprint(f'{n} students')\ndel n",
     "shape": "cell.shape[0]",
     "shape-tuple": "cell.shape",
     "boolean-sum": "((df.institution == inst) & (df.ethnicity == eth)).sum()",
     "nunique": "cell.student_key.nunique()",
     "count": "cell.student_key.count()",
     "values-sum": "((df.institution == inst) & (df.ethnicity == eth)).values.sum()",
-    "len-values": "len(cell.values)",
 }
 
 
@@ -31,16 +27,36 @@ def test_small_counts_shown_as_plain_numbers_are_blocked(session, truth, code):
     assert not out.errors, out.errors
     shown = out.all.replace(f"fewer than {10}", "")
     assert str(truth["n"]) not in shown.split() and f"{truth['n']} students" not in shown, out.all
-    assert MARK in shown or SMALL_LENGTH in shown
+    assert MARK in shown
 
 
-def test_a_small_len_kept_in_a_variable_stays_blocked_in_later_cells(session, truth):
-    session.run("kept = len(cell)")
-    out = session.run("print(kept)")
-    assert str(truth["n"]) not in out.all.split(), out.all
-    assert SMALL_LENGTH in out.all
-    session.run("del kept")
-    assert session.run("print(len(df) > 100)").texts == ["True\n"]
+SMALL_LENS = {
+    "len": "len(cell)",
+    "print-len": "print(len(cell))",
+    "f-string-len": "n = len(cell)\nprint(f'{n} students')",
+    "len-values": "len(cell.values)",
+    "kept-in-a-variable": "kept = len(cell)",
+}
+
+
+@pytest.mark.parametrize("code", list(SMALL_LENS.values()), ids=list(SMALL_LENS))
+def test_a_small_len_is_refused_where_it_is_computed(session, truth, code):
+    out = session.run(code)
+    assert out.errors and out.errors[0].startswith("DisclosureError") and SMALL_LENGTH in out.errors[0], out.all
+    assert str(truth["n"]) not in out.all.replace("fewer than 10", "").split()
+    assert ".shape[0]" in out.errors[0]  # the message says what to do instead
+
+
+def test_unrelated_outputs_with_the_same_small_number_are_shown(session, truth):
+    n = truth["n"]
+    session.run("len(cell)")  # refused: nothing is remembered about its value
+    out = session.run(
+        f"print('there are {n} colleges')\nprint(pd.Series([1, 2, 3, 4, {n}]).tolist())\n"
+        "print(pd.crosstab(df.gender, df.grade_level))"
+    )
+    assert not out.errors, out.errors
+    assert f"there are {n} colleges" in out.all and f"{n}]" in out.all
+    assert "Blocked" not in out.all
 
 
 def test_large_counts_are_plain_numbers(session):
@@ -55,7 +71,6 @@ SUPPRESSED_STATISTICS = {
     "std": "cell.birth_year.std()",
     "quantile": "cell.birth_year.quantile(0.5)",
     "rate": "cell.english_learner.mean()",
-    "yes-no-sum": "cell.english_learner.sum()",
     "frame-mean": "cell[['birth_year', 'grade_level']].mean()",
     "frame-count": "cell.count()",
     "array-mean": "cell.birth_year.values.mean()",
@@ -68,6 +83,20 @@ def test_statistics_of_a_small_group_are_suppressed(session, code):
     assert not out.errors, out.errors
     assert out.all.strip().splitlines()[-1] == "0", out.all
     assert "2004" not in out.all and "2005" not in out.all
+
+
+def test_a_sum_of_yes_no_values_of_a_small_group_is_a_count(session, demo_var, truth):
+    """A count, not a statistic: shown when it is 0 (zeros are shown), the mark when it is small."""
+    from warehouse.db import connect
+    from warehouse.read import read_table
+
+    frame = read_table(connect(f"sqlite:///{demo_var / 'warehouse.db'}"), "k12_enrollment")
+    group = frame[(frame.institution == truth["institution"]) & (frame.ethnicity == truth["ethnicity"])]
+    for column in ("english_learner", "disability", "socioecon_disadvantaged"):
+        true = int(group[column].sum())
+        out = session.run(f"print(cell.{column}.sum())")
+        assert not out.errors, out.errors
+        assert out.all.strip() == ("0" if true == 0 else MARK), (column, true, out.all)
 
 
 def test_statistics_of_large_groups_are_shown(session):
@@ -209,8 +238,14 @@ def test_rates_of_small_groups_outside_the_band_are_coded(session, demo_var):
         "and (i, e) in r.attrs['enclave']['codes']))"
     )
     shown_codes = {(i, e): code for i, e, code in eval(out.all)}  # noqa: S307 (our own printed list)
+    shown = session.run("print(sorted((i, e) for i, e in r.index if pd.notna(r[(i, e)])))")
+    visible = set(eval(shown.all))  # noqa: S307
     for (institution, ethnicity), rate in coded.items():
-        assert shown_codes[(institution, ethnicity)] == ("<5%" if rate < 0.05 else ">95%")
+        # coded as a band, or suppressed with its count table: never shown as the rate it is
+        assert (institution, ethnicity) not in visible
+        if (institution, ethnicity) in shown_codes:
+            assert shown_codes[(institution, ethnicity)] == ("<5%" if rate < 0.05 else ">95%")
+    assert shown_codes, "some small groups' rates are coded rather than suppressed"
     rendered = session.run("r")
     assert "<5%" in rendered.all or ">95%" in rendered.all
 
@@ -238,8 +273,8 @@ def test_sums_dominated_by_one_or_two_records_are_suppressed(session):
 
 WIDGETS = {
     "output-widget-display": "import ipywidgets as w\nout = w.Output()\nwith out:\n    display(cell)\nout",
-    "output-widget-print-len": "import ipywidgets as w\nout = w.Output()\nwith out:\n    print(len(cell))\nout",
-    "label-with-len": "import ipywidgets as w\nw.Label(value=f'{len(cell)} students')",
+    "output-widget-print-shape": "import ipywidgets as w\nout = w.Output()\nwith out:\n    print(cell.shape[0])\nout",
+    "label-with-shape": "import ipywidgets as w\nw.Label(value=f'{cell.shape[0]} students')",
     "html-widget-table": "import ipywidgets as w\nw.HTML(value=cell.to_html())",
 }
 
@@ -249,4 +284,4 @@ def test_widgets_show_nothing_the_filter_would_not(session, truth, code):
     out = session.run(code)
     assert truth["key"] not in out.all
     assert f'"{truth["n"]} students"' not in out.all and f"{truth['n']}\\n" not in out.all
-    assert "Blocked" in out.all or "never shown" in out.all, out.all
+    assert "Blocked" in out.all or "never shown" in out.all or MARK in out.all, out.all

@@ -144,3 +144,17 @@ def test_another_users_uses_stay_closed(isolated):
     assert seen["demo-consortium file"] == "refused"
     assert all(use.startswith("own-") for use in seen["uses"]) and seen["uses"]
     assert "k12_enrollment" not in seen["tables"]  # a university's own data has no K-12 table
+
+
+def test_enclave_doctor_passes_on_a_demo_with_per_user_accounts(isolated):
+    """What `make up` leaves behind (as root): the doctor finds nothing to fail, and warns only that
+    no TLS proxy is in front of 127.0.0.1."""
+    _state, env = isolated
+    done = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "doctor"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No check failed." in done.stdout
+    assert "no user's system account can read the secrets" in done.stdout
+    warnings = [line for line in done.stdout.splitlines() if line.startswith("WARN")]
+    assert len(warnings) == 1 and "TLS" in warnings[0]

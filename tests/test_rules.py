@@ -77,3 +77,52 @@ def test_rules_follow_the_policy():
         Cells(pd.Series([0.08, 3.0]), pd.Series([500, 15]), rate=pd.Series([True, False])), strict
     )
     assert codes == {0: "<10%"} and pd.isna(table).tolist() == [True, True]
+
+
+DOMINANCE.append(("signs-do-not-hide-a-dominant-pair", [900, -850, 5, 5, 5, 5, 5, 5, 5, 5], True))
+
+
+@pytest.mark.parametrize(("values", "hidden"), [DOMINANCE[-1][1:]], ids=[DOMINANCE[-1][0]])
+def test_dominance_counts_contributions_by_their_size(values, hidden):
+    """+900 and −850 make a sum of 90 whose every unit comes from two records: judged on |values|."""
+    tops, totals = contributions(pd.Series(values, dtype=float), np.zeros(len(values), dtype=int), 1, 2)
+    cells = Cells(
+        pd.Series([float(sum(values))]),
+        pd.Series([len(values)]),
+        tops=[pd.Series(t) for t in tops],
+        totals=pd.Series(totals),
+    )
+    table, _codes, note = judge(cells, POLICY)
+    assert pd.isna(table.iloc[0]) == hidden and "dominated" in note
+
+
+# Every rule by the kind of value it judges: one row per rule (tests/test_filter_matrix.py checks it).
+RULE_CASES = {
+    "small count": ("count", [3.0, 0.0, 12.0], [10, 10, 10], [True, False, False]),
+    "small group": ("statistic", [2.5, 2.5], [9, 10], [True, False]),
+    "rate band": ("rate", [0.02, 0.5], [50, 50], [True, False]),
+    "dominance": ("statistic", [900.0], [10], [True]),
+    "histogram bins": ("bins", [12.0, 3.0], [12, 3], "refused"),
+    "extremes": ("extreme", [1.0], [100], "refused"),
+    "record-level data": ("records", [1.0], [100], "refused"),
+}
+
+
+@pytest.mark.parametrize("rule", list(RULE_CASES), ids=list(RULE_CASES))
+def test_every_rule_judges_its_kind_of_value(rule):
+    from output_filters.exceptions import DisclosureError
+    from output_filters.rules import RULES
+
+    kind, values, n, expected = RULE_CASES[rule]
+    extra = {}
+    if rule == "dominance":
+        extra = {"tops": [pd.Series([880.0]), pd.Series([10.0])], "totals": pd.Series([900.0])}
+    cells = Cells(pd.Series(values), pd.Series(n), kind=kind, **extra)
+    (chosen,) = [r for r in RULES if r.name == rule]
+    if expected == "refused":
+        with pytest.raises(DisclosureError) as refusal:
+            judge(cells, POLICY, [chosen])
+        assert refusal.value.rule == rule
+        return
+    table, _codes, note = judge(cells, POLICY, [chosen])
+    assert pd.isna(table).tolist() == expected and note

@@ -4,11 +4,13 @@ and who gets a research server."""
 from __future__ import annotations
 
 import asyncio
+import os
 import stat
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import pyotp
 import pytest
 from argon2 import PasswordHasher
 from jupyterhub.objects import Hub
@@ -17,6 +19,7 @@ from sqlalchemy import update
 from tornado import web
 
 import hub.spawner
+from hub import provisioning
 from hub.accounts import AccountStore, accounts
 from hub.spawner import EnclaveSpawner
 
@@ -49,6 +52,7 @@ def store(monkeypatch) -> AccountStore:
     store.add("ann", "author", "ABC234", "a-long-password")
     store.add("rita", "reviewer", "DEF567", "a-long-password")
     store.add("root", "admin", None, "a-long-password")
+    store.set_totp("root", pyotp.random_base32())  # an admin's second factor is required
     return store
 
 
@@ -104,14 +108,19 @@ def test_environment_points_the_user_server_at_the_enclave_configuration(isolate
     env = spawner.get_env()
     home = Path(spawner.home_dir)
     assert env["ENCLAVE_VAR"] == str(isolated_state.resolve())
-    assert env["JUPYTER_CONFIG_PATH"] == str(REPO / "hub" / "user_server")
-    assert Path(env["JUPYTER_CONFIG_PATH"]).is_dir()
+    assert env["JUPYTER_CONFIG_DIR"] == str(REPO / "hub" / "user_server" / "config")
+    assert (Path(env["JUPYTER_CONFIG_DIR"]) / "jupyter_server_config.py").is_file()
+    assert "JUPYTER_CONFIG_PATH" not in env
     assert env["HOME"] == str(home)
-    assert env["USER"] == "alice"
+    # ENCLAVE_ISOLATION=off (the fixture's): as root, the one shared unprivileged account.
+    assert env["USER"] == ("enc-shared" if os.geteuid() == 0 else "alice")
     assert env["JUPYTERHUB_USER"] == "alice"
     assert env["JUPYTERHUB_DEFAULT_URL"] == "/lab"
-    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
-        assert Path(env[name]).is_relative_to(home), name
+    # What configures the server is outside the home, in the project's own directories.
+    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
+        assert Path(env[name]).is_relative_to(REPO / "hub" / "user_server"), name
+        assert not Path(env[name]).is_relative_to(home), name
+    assert Path(env["JUPYTER_RUNTIME_DIR"]).is_relative_to(home)  # connection files: private to the user
 
 
 def test_environment_passes_on_the_policy_but_no_store_or_secret(monkeypatch, tmp_path):
@@ -176,7 +185,7 @@ def test_a_deactivated_user_gets_no_server(store, examples):
 
 
 @pytest.mark.parametrize("name", ["alice", "ann", "root"], ids=["researcher", "author", "admin"])
-def test_other_roles_start_in_a_prepared_home(store, examples, monkeypatch, name):
+def test_other_roles_start_in_a_prepared_home(store, examples, monkeypatch, isolated_state, name):
     started = []
 
     async def fake_start(self):
@@ -185,6 +194,7 @@ def test_other_roles_start_in_a_prepared_home(store, examples, monkeypatch, name
         return ("127.0.0.1", 54321)
 
     monkeypatch.setattr(SimpleLocalProcessSpawner, "start", fake_start)
+    provisioning.secure_state(isolated_state)  # what the hub does when it starts
     spawner = make_spawner(name)
     assert asyncio.run(spawner.start()) == ("127.0.0.1", 54321)
     assert started == [(name, 0o700, ["welcome.ipynb"])]

@@ -143,8 +143,22 @@ def test_one_use_alone_keeps_its_columns_and_unknown_columns_are_named(codes, mo
 
 def test_frames_are_marked_record_level_with_the_name_asked_for(codes, monkeypatch):
     as_user(monkeypatch, "alice")
-    assert mark_of(data.load("cc_courses")) == {"level": "record", "source": "cc_courses"}
+    mark = mark_of(data.load("cc_courses"))
+    assert (mark["level"], mark["source"], mark["universe"]) == ("record", "cc_courses", "table:cc_courses")
     assert mark_of(data.load("narrow/cc_courses"))["source"] == "narrow/cc_courses"
+
+
+def test_rows_keep_their_record_ids_in_every_load(codes, monkeypatch):
+    """The same row has the same id whatever columns or uses it is loaded with (the filter links
+    tables through them); ids are unique and name the extract file they come from."""
+    as_user(monkeypatch, "alice")
+    whole = data.load("cc_courses")
+    narrow = data.load("cc_courses", columns=["grade"])
+    by_use = data.load("narrow/cc_courses")
+    assert whole.index.is_unique and whole.index.name == "record_id"
+    assert whole.index.equals(narrow.index) and set(by_use.index) == set(whole.index)
+    assert (whole.loc[by_use.index, "grade"].to_numpy() == by_use["grade"].to_numpy()).all()
+    assert whole.index.min() >= 2**62  # never confused with a relabelled frame's 0, 1, 2...
 
 
 def test_every_table_reads_back_with_the_warehouses_values_and_dtypes(use_demo, monkeypatch):

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -186,21 +187,46 @@ def remove(name: str) -> bool:
     return existed
 
 
+RECORD_ID = "record_id"
+_ID_BASE = 1 << 62  # every record id is in [2**62, 2**63): a relabelled frame (0, 1, 2...) is told apart
+
+
+def record_ids(rows: pd.DataFrame, seen: dict[int, int]) -> pd.Index:
+    """Ids of warehouse rows (every column, the batch included): the same row has the same id in
+    every extract and every version of one, whichever columns it grants. ``seen`` counts the
+    hashes met so far, so that identical rows still get ids of their own."""
+    hashed = pd.util.hash_pandas_object(rows, index=False).to_numpy(dtype=np.uint64)
+    occurrence = pd.Series(hashed).groupby(hashed).cumcount().to_numpy(dtype=np.uint64)
+    if seen:
+        occurrence += np.array([seen.get(int(h), 0) for h in hashed], dtype=np.uint64)
+    for h, count in zip(*np.unique(hashed, return_counts=True), strict=True):
+        seen[int(h)] = seen.get(int(h), 0) + int(count)
+    mixed = (hashed + occurrence * np.uint64(0x9E3779B97F4A7C15)) % np.uint64(_ID_BASE)
+    return pd.Index(mixed.astype(np.int64) + _ID_BASE, name=RECORD_ID)
+
+
 def _write_table(engine: Engine, name: str, columns: tuple[str, ...], institutions: tuple[str, ...], path: Path) -> int:
-    """Stream the granted rows and columns of table ``name`` into a Parquet file; return the rows."""
+    """Stream the granted rows and columns of table ``name`` into a Parquet file; return the rows.
+
+    Each row's record id (``record_ids``, from all its warehouse columns) is the file's index.
+    """
     table = DATA_TABLES[name]
+    every = [c.name for c in table.columns]
     empty = typed(pd.DataFrame({c: [] for c in columns}), table)
-    schema = pa.Schema.from_pandas(empty, preserve_index=False)
-    query = select(*(table.c[c] for c in columns)).where(table.c.institution.in_(institutions))
-    rows = 0
+    empty.index = pd.Index([], dtype="int64", name=RECORD_ID)
+    schema = pa.Schema.from_pandas(empty, preserve_index=True)
+    query = select(*(table.c[c] for c in every)).where(table.c.institution.in_(institutions))
+    rows, seen = 0, {}
     with pq.ParquetWriter(path, schema) as writer, engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(query)
         for part in result.partitions():
-            frame = typed(pd.DataFrame(part, columns=list(columns)), table)
-            writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+            full = pd.DataFrame(part, columns=every)
+            frame = typed(full[list(columns)].copy(), table)
+            frame.index = record_ids(full, seen)
+            writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=True))
             rows += len(frame)
         if rows == 0:
-            writer.write_table(pa.Table.from_pandas(empty, schema=schema, preserve_index=False))
+            writer.write_table(pa.Table.from_pandas(empty, schema=schema, preserve_index=True))
     return rows
 
 

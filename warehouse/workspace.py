@@ -1,10 +1,10 @@
 """What a research kernel may read: its user's uses, combined into one table per name.
 
-A kernel knows its user from ``ENCLAVE_USER`` (the spawner sets it) and never opens the
+A kernel's user is decided by the system account it runs as (``warehouse.identity``), never
+by an environment variable that cell code could change, and a kernel never opens the
 warehouse database. Its uses are the extracts whose manifest lists the user and whose files
-the process can read. A process without ``ENCLAVE_USER`` is the server's own account (an
-administrator's ``enclave report run``, the test suite): it reads every extract it can; with
-separate system users that is what the file modes let it read anyway.
+the process can read. The operator's own account (an administrator's ``enclave report run``,
+the test suite) reads every extract it can; a process that works for no one reads none.
 
 Names (what ``kernels.data`` offers):
 
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from warehouse import identity
 from warehouse.exceptions import UnknownTable
 from warehouse.extracts import Manifest, extract_names, read_manifest
 from warehouse.schema import DATA_TABLES
@@ -30,7 +31,8 @@ from warehouse.settings import var_dir
 
 
 def current_user() -> str | None:
-    return os.environ.get("ENCLAVE_USER") or None
+    """The user whose uses this process shows (None: the operator, every readable extract)."""
+    return identity.current_user()
 
 
 def _readable(path) -> bool:
@@ -80,7 +82,12 @@ class Workspace:
         return list(self._resolve(name)[0])
 
     def load(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
-        """The rows of ``name`` (``table`` or ``use/table``), only ``columns`` if given."""
+        """The rows of ``name`` (``table`` or ``use/table``), only ``columns`` if given.
+
+        The index holds each row's record id (``record_id``, ``warehouse.extracts.record_ids``):
+        the same row has the same id in every load, whichever columns or uses it comes from, so
+        the output filter can tell which loads and subsets count the same records.
+        """
         available, parts, table = self._resolve(name)
         wanted = list(available) if columns is None else list(columns)
         missing = [c for c in wanted if c not in available]
@@ -88,11 +95,13 @@ class Workspace:
             raise UnknownTable(self._missing_message(name, table, missing, available))
         frames = []
         for part in parts:
-            filters = None if part.institutions is None else [("institution", "in", list(part.institutions))]
-            frames.append(pd.read_parquet(part.manifest.file(table), columns=wanted, filters=filters))
-        if len(frames) == 1:
-            return frames[0]
-        return pd.concat(frames, ignore_index=True)
+            path = part.manifest.file(table)
+            read = wanted if part.institutions is None or "institution" in wanted else [*wanted, "institution"]
+            frame = pd.read_parquet(path, columns=read)
+            if part.institutions is not None:
+                frame = frame[frame["institution"].isin(part.institutions)][wanted]
+            frames.append(frame)
+        return frames[0] if len(frames) == 1 else pd.concat(frames)
 
     # ---- resolution ----------------------------------------------------------------------
 

@@ -57,7 +57,7 @@ class Attacker:
     ``published`` holds each system cell's value (NaN: never published, e.g. a cell of a
     published table built without true values). ``floor`` is what the attacker knows of a
     suppressed cell from below: 1 when zeros are always shown (a suppressed cell is not 0),
-    else 0; an array gives it per cell (0 for a cell that is truly 0 but hidden anyway).
+    else 0 — one number, or one per cell (0 for a cell that is never published at all).
 
     The LP keeps only what the pattern leaves open: atoms that are published cells are
     constants, not columns, and totals made only of such atoms drop out. The model is built
@@ -135,7 +135,7 @@ class Attacker:
         self._column = np.full(len(fixed), -1, dtype=np.int64)
         self._column[self._free] = np.arange(len(self._free))
         offsets = self.rows @ self.constants
-        touched = (self.rows @ (~fixed).astype(float)) > 0
+        touched = (abs(self.rows) @ (~fixed).astype(float)) > 0  # abs: consistency rows have -1 entries
         self._check_fixed_rows(~touched, offsets)
         self._kept = np.flatnonzero(touched)
         self._offset = offsets[self._kept]

@@ -41,13 +41,16 @@ class Dimension:
     atom category must be mapped. ``parents`` maps table categories to a parent category
     (institution → segment; parents may have parents) and adds a subtotal cell per parent
     that has a category in the table; categories without a parent roll up to ``All``.
-    ``name`` is the axis name in the published table (default: ``column``).
+    ``name`` is the axis name in the published table (default: ``column``). ``keep=(c,)``
+    makes the axis a slice: one label, the atoms of category ``c`` only, and no margin (a
+    table over a subset of the records is the slice "in the subset" of its indicator).
     """
 
     column: Hashable
     recode: Mapping[Hashable, Hashable] | None = None
     parents: Mapping[Hashable, Hashable] | None = None
     name: Hashable | None = None
+    keep: tuple[Hashable] | None = None
 
 
 @dataclass(frozen=True)
@@ -291,6 +294,11 @@ def _dimension_position(atoms: Atoms, column: Hashable) -> int:
 
 def _axis(atoms: Atoms, spec: Dimension, position: int, margins_name: str) -> Axis:
     source = atoms.categories[position]
+    if spec.keep is not None:
+        (kept,) = spec.keep
+        membership = np.asarray([[1 if category == kept else 0 for category in source]], dtype=np.int8)
+        name = spec.name if spec.name is not None else spec.column
+        return Axis(name, position, pd.Index([kept], name=name, tupleize_cols=False), membership, ())
     if spec.recode is None:
         mapped = list(source)
     else:

@@ -54,6 +54,9 @@ class Problem:
 
     ``fixed`` cells are suppressed in every pattern (primaries and ``hidden``); ``eligible``
     cells may be chosen as complementary suppressions (non-zero, neither fixed nor ``shown``).
+    ``unpublished`` cells are never shown (cells of tables only implied by the published ones,
+    such as a subset's complement): hidden by construction, not even known to be non-zero,
+    and protected like every small cell.
     """
 
     def __init__(
@@ -65,13 +68,18 @@ class Problem:
         *,
         shown: np.ndarray | None = None,
         hidden: np.ndarray | None = None,
+        unpublished: np.ndarray | None = None,
     ) -> None:
         self.system = system
         self.values = system.cell_values
         n = system.n_cells
         self.shown = np.zeros(n, dtype=bool) if shown is None else np.asarray(shown, dtype=bool).copy()
+        self.unpublished = np.zeros(n, dtype=bool) if unpublished is None else np.asarray(unpublished, dtype=bool).copy()
+        if (self.unpublished & self.shown).any():
+            raise ValueError(f"cells {np.flatnonzero(self.unpublished & self.shown)[:5].tolist()} are both shown and unpublished")
         self.hidden = np.zeros(n, dtype=bool) if hidden is None else np.asarray(hidden, dtype=bool).copy()
-        self.floor = 1.0 if show_zeros else 0.0
+        self.hidden |= self.unpublished
+        self.floor = np.where(self.unpublished, 0.0, 1.0 if show_zeros else 0.0)
         self.upper = system.upper
         small = (self.values > 0) & (self.values < threshold)
         self.primary = small & ~self.shown
@@ -91,9 +99,9 @@ class Problem:
             if self.upper - v > TOLERANCE:
                 requirements.append(Requirement(int(cell), True))
                 targets.append(v + min(level, self.upper - v))
-            if v - self.floor > TOLERANCE:
+            if v - self.floor[cell] > TOLERANCE:
                 requirements.append(Requirement(int(cell), False))
-                targets.append(v - min(level, v - self.floor))
+                targets.append(v - min(level, v - self.floor[cell]))
         self.requirements = requirements
         self.targets = np.array(targets, dtype=float)
         self.original = self.targets.copy()
@@ -104,8 +112,8 @@ class Problem:
         for cell in np.flatnonzero(small & self.shown):
             v, level = float(self.values[cell]), protection_level(self.values[cell], interval)
             self.given += [(int(cell), True, v + min(level, self.upper - v), v)]
-            if v - self.floor > TOLERANCE:
-                self.given += [(int(cell), False, v - min(level, v - self.floor), v)]
+            if v - self.floor[cell] > TOLERANCE:
+                self.given += [(int(cell), False, v - min(level, v - self.floor[cell]), v)]
         self.lines = [
             np.array([c for c in (total, *parts) if self.suppressible[c]], dtype=np.int64)
             for total, parts in system.equations

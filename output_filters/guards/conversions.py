@@ -14,7 +14,6 @@ Calls from pandas' own code are left alone.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 
 import numpy as np
 import pandas as pd
@@ -22,10 +21,13 @@ from pandas.core import indexing
 
 from kernels.marks import is_record_level
 from output_filters.exceptions import DisclosureError
-from output_filters.guards import registry as patching
-from output_filters.guards.aggregates import EXTREME_REASON
-from output_filters.kernel import scalars
-from output_filters.kernel.callers import from_user_code
+from output_filters.guards import registry, scalars
+from output_filters.guards.callers import from_user_code
+from output_filters.guards.functions import EXTREME_REASON
+from output_filters.guards.reductions import SMALL_LENGTH
+from output_filters.policy import Policy
+from output_filters.rules import small_count
+from output_filters.session import FilterSession
 
 REASON = (
     "record-level data cannot be turned into plain Python values (lists, dicts, single values, "
@@ -37,12 +39,17 @@ CONVERSIONS = {
 }
 INDEXERS = (indexing._LocIndexer, indexing._iLocIndexer, indexing._AtIndexer, indexing._iAtIndexer)
 
-_originals: dict[tuple[type, str], Callable] = {}
 BLOCKED_ARRAY = "Blocked: an array of record-level values is never shown. Aggregate it first."
 
 
 class RecordArray(np.ndarray):
-    """A NumPy view of record-level values: computes as usual, never shows them."""
+    """A NumPy view of record-level values: computes as usual, never shows them.
+
+    Its counts have no record labels left, so they follow the small-count rule alone; the
+    policy is the one ``install`` was given.
+    """
+
+    policy: Policy | None = None
 
     def __repr__(self) -> str:
         return BLOCKED_ARRAY
@@ -71,14 +78,17 @@ class RecordArray(np.ndarray):
 
     def __len__(self) -> int:
         n = super().__len__()
-        scalars.remember_length(n)
+        policy = RecordArray.policy
+        if policy is not None and small_count(n, policy) and from_user_code():
+            raise DisclosureError(SMALL_LENGTH.format(threshold=policy.threshold, mark=policy.mark), rule="small count")
         return n
 
     def sum(self, *args, **kwargs):
         value = super().sum(*args, **kwargs)
-        if (isinstance(value, np.ndarray) and value.ndim) or self.dtype != bool:
+        if (isinstance(value, np.ndarray) and value.ndim) or self.dtype != bool or RecordArray.policy is None:
             return self._statistic(value)
-        return scalars.statistic(scalars.count(_scalar(value)), self.size)
+        policy = RecordArray.policy
+        return scalars.statistic(scalars.count(_scalar(value), policy), self.size, policy)
 
     def mean(self, *args, **kwargs):
         return self._statistic(super().mean(*args, **kwargs))
@@ -97,7 +107,9 @@ class RecordArray(np.ndarray):
     def _statistic(self, value):
         if isinstance(value, np.ndarray) and value.ndim:
             return value  # reduced along one axis only: still one value per record
-        return scalars.statistic(_scalar(value), self.size)
+        if RecordArray.policy is None:
+            return _scalar(value)
+        return scalars.statistic(_scalar(value), self.size, RecordArray.policy)
 
 
 def _scalar(value):
@@ -113,78 +125,52 @@ def _record_array(value):
     return value
 
 
-def _as_record_array(cls: type, name: str) -> None:
+def _records_from_user(self, *args, **kwargs) -> bool:
+    return is_record_level(self) and from_user_code(3)
+
+
+def _as_record_array(original, self, *args, **kwargs):
     """``.values``, ``.array`` and ``.to_numpy()`` of record-level data, from user code."""
-    original = getattr(cls, name) if name != "values" else cls.__dict__.get("values", cls.values)
-    _originals[(cls, name)] = original
-
-    if isinstance(original, property):
-
-        def fget(self):
-            value = original.fget(self)
-            if is_record_level(self) and from_user_code():
-                return _record_array(value)
-            return value
-
-        patching.replace(cls, name, property(fget, doc=original.__doc__))
-        return
-
-    @wraps(original)
-    def wrapper(self, *args, **kwargs):
-        value = original(self, *args, **kwargs)
-        if is_record_level(self) and from_user_code():
-            return _record_array(value)
-        return value
-
-    patching.replace(cls, name, wrapper)
+    return _record_array(original(self, *args, **kwargs))
 
 
-def _refuse_from_user_code(cls: type, name: str) -> None:
-    original = getattr(cls, name)
-    _originals[(cls, name)] = original
-
-    @wraps(original)
-    def wrapper(self, *args, **kwargs):
-        if is_record_level(self) and from_user_code():
-            raise DisclosureError(REASON)
-        return original(self, *args, **kwargs)
-
-    patching.replace(cls, name, wrapper)
+def _refuse(original, self, *args, **kwargs):
+    raise DisclosureError(REASON, rule="record-level data")
 
 
-def _no_single_values(cls: type, owner: Callable) -> None:
+def _single_values(owner: Callable):
     """Indexing that returns a scalar (not a frame or Series) is refused from user code."""
-    original = cls.__getitem__
-    _originals[(cls, "__getitem__")] = original
 
-    @wraps(original)
-    def __getitem__(self, key):
+    def getitem(original, self, key):
         result = original(self, key)
-        if not isinstance(result, pd.DataFrame | pd.Series) and from_user_code():
-            if is_record_level(owner(self)):
-                raise DisclosureError(REASON)
+        if not isinstance(result, pd.DataFrame | pd.Series) and from_user_code(3) and is_record_level(owner(self)):
+            raise DisclosureError(REASON, rule="record-level data")
         return result
 
-    patching.replace(cls, "__getitem__", __getitem__)
+    return getitem
 
 
-def install() -> None:
+def install(session: FilterSession) -> None:
     """Wrap the conversions and indexers (idempotent)."""
-    if _originals:
-        return
+    RecordArray.policy = session.policy
     for cls, names in CONVERSIONS.items():
         for name in names:
-            _refuse_from_user_code(cls, name)
+            registry.guard(cls, name, _refuse, when=_records_from_user)
     for cls in (pd.DataFrame, pd.Series):
         for name in ("values", "to_numpy", "array"):
             if name == "array" and cls is pd.DataFrame:
                 continue
-            _as_record_array(cls, name)
+            registry.guard(cls, name, _as_record_array, when=_records_from_user)
     for indexer in INDEXERS:
-        _no_single_values(indexer, lambda accessor: accessor.obj)
-    _no_single_values(pd.Series, lambda series: series)
+        registry.guard(indexer, "__getitem__", _single_values(lambda accessor: accessor.obj))
+    registry.guard(pd.Series, "__getitem__", _single_values(lambda series: series))
+    registry.guard(pd.core.strings.accessor.StringMethods, "cat", _refuse_cat, when=_string_records)
 
 
-def uninstall() -> None:
-    patching.restore({cls for cls, _name in _originals})
-    _originals.clear()
+def _string_records(accessor, *args, **kwargs) -> bool:
+    return is_record_level(getattr(accessor, "_orig", None)) and from_user_code(3)
+
+
+def _refuse_cat(original, accessor, *args, **kwargs):
+    """``s.str.cat()`` joins every record's value into one string."""
+    raise DisclosureError(REASON, rule="record-level data")

@@ -14,17 +14,19 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import sys
-from collections.abc import Callable
-from functools import wraps
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import pandas.plotting._core as plotting
+from pandas.core.groupby.generic import DataFrameGroupBy, SeriesGroupBy
 
 from kernels.marks import is_record_level
 from output_filters.exceptions import DisclosureError
-from output_filters.guards import registry as patching
+from output_filters.guards import registry
 from output_filters.policy import Policy
+from output_filters.rules import Cells, HistogramBins
+from output_filters.session import FilterSession
 
 AXES_METHODS = (
     "hist",
@@ -51,24 +53,18 @@ DRAWS_RECORDS = (
     "(e.g. df.groupby('year').size().plot.bar()) or a histogram with wide bins"
 )
 
-_originals: dict[tuple[object, str], Callable] = {}
-_policy = Policy()
 
-
-def check_histogram(values: pd.Series | pd.DataFrame, bins=10, range_=None) -> None:
-    """Refuse a histogram of record-level values with a bin of 0 < n < threshold records."""
+def check_histogram(policy: Policy, values: pd.Series | pd.DataFrame, bins=10, range_=None) -> None:
+    """Refuse a histogram of record-level values with a bin the small-count rule would hide."""
     columns = values.select_dtypes("number") if isinstance(values, pd.DataFrame) else values.to_frame()
     for name, column in columns.items():
         data = pd.to_numeric(column, errors="coerce").dropna().to_numpy(dtype=float)
         if not len(data):
             continue
         counts, _edges = np.histogram(data, bins=bins, range=range_)
-        small = int(((counts > 0) & (counts < _policy.threshold)).sum())
-        if small:
-            raise DisclosureError(
-                f"the histogram of {name} has {small} bin{'s' if small != 1 else ''} of fewer than "
-                f"{_policy.threshold} records; use fewer, wider bins (bins=...) or plot an aggregate"
-            )
+        verdict = HistogramBins().decide(Cells(pd.Series(counts), pd.Series(counts)), policy)
+        if verdict.hidden.any():
+            raise DisclosureError(f"the histogram of {name} has {verdict.note}", rule="histogram bins")
 
 
 def _records_in(args: tuple, kwargs: dict):
@@ -78,71 +74,56 @@ def _records_in(args: tuple, kwargs: dict):
     return None
 
 
-def _plot_accessor(original):
-    @wraps(original)
-    def __call__(self, *args, **kwargs):
-        data = self._parent
-        if is_record_level(data):
-            _x, _y, kind, _rest = self._get_call_args("matplotlib", data, args, dict(kwargs))
-            if kind != "hist":
-                raise DisclosureError(DRAWS_RECORDS)
-            check_histogram(data, kwargs.get("bins", 10))
-        return original(self, *args, **kwargs)
-
-    return __call__
+def _plot(policy: Policy, original, self, *args, **kwargs):
+    data = self._parent
+    if is_record_level(data):
+        _x, _y, kind, _rest = self._get_call_args("matplotlib", data, args, dict(kwargs))
+        if kind != "hist":
+            raise DisclosureError(DRAWS_RECORDS, rule="record-level data")
+        check_histogram(policy, data, kwargs.get("bins", 10))
+    return original(self, *args, **kwargs)
 
 
-def _pandas_hist(original):
-    @wraps(original)
-    def hist(data, *args, **kwargs):
-        if is_record_level(data):
-            check_histogram(data, kwargs.get("bins", 10))
-        return original(data, *args, **kwargs)
-
-    return hist
-
-
-def _refuse_records(original):
-    @wraps(original)
-    def wrapper(data, *args, **kwargs):
-        if is_record_level(data):
-            raise DisclosureError(DRAWS_RECORDS)
-        return original(data, *args, **kwargs)
-
-    return wrapper
+def _hist(policy: Policy, original, data, *args, **kwargs):
+    if is_record_level(data) or (hasattr(data, "obj") and is_record_level(data.obj)):
+        source = data.obj if hasattr(data, "obj") and not isinstance(data, pd.Series | pd.DataFrame) else data
+        groups = data if source is not data else None
+        if groups is None:
+            check_histogram(policy, data, kwargs.get("bins", 10))
+        else:  # one histogram per group
+            for _key, part in groups:
+                check_histogram(policy, part, kwargs.get("bins", 10))
+    return original(data, *args, **kwargs)
 
 
-def _axes_method(name: str, original):
-    @wraps(original)
-    def wrapper(self, *args, **kwargs):
-        records = _records_in(args, kwargs)
-        if records is not None:
-            if name != "hist":
-                raise DisclosureError(DRAWS_RECORDS)
-            check_histogram(records, kwargs.get("bins", 10), kwargs.get("range"))
-        return original(self, *args, **kwargs)
-
-    return wrapper
+def _refuse_records(original, data, *args, **kwargs):
+    if is_record_level(data) or (hasattr(data, "obj") and is_record_level(data.obj)):
+        raise DisclosureError(DRAWS_RECORDS, rule="record-level data")
+    return original(data, *args, **kwargs)
 
 
-def _patch(owner, name: str, make) -> None:
-    original = getattr(owner, name)
-    _originals[(owner, name)] = original
-    patching.replace(owner, name, make(original))
+def _axes(policy: Policy, name: str, original, self, *args, **kwargs):
+    records = _records_in(args, kwargs)
+    if records is not None:
+        if name != "hist":
+            raise DisclosureError(DRAWS_RECORDS, rule="record-level data")
+        check_histogram(policy, records, kwargs.get("bins", 10), kwargs.get("range"))
+    return original(self, *args, **kwargs)
 
 
-def _patch_matplotlib() -> None:
+def _patch_matplotlib(policy: Policy) -> None:
     from matplotlib.axes import Axes
 
-    if (Axes, "hist") in _originals:
-        return
     for name in AXES_METHODS:
         if hasattr(Axes, name):
-            _patch(Axes, name, lambda original, name=name: _axes_method(name, original))
+            registry.guard(Axes, name, partial(_axes, policy, name))
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
     """Patches matplotlib's Axes as soon as ``matplotlib.axes`` has been imported."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
 
     def find_spec(self, fullname, path, target=None):
         if fullname != "matplotlib.axes":
@@ -152,26 +133,27 @@ class _AfterImport(importlib.abc.MetaPathFinder):
             return None
         loader = spec.loader
         execute = loader.exec_module
+        policy = self.policy
 
         def exec_module(module):
             execute(module)
-            _patch_matplotlib()
+            _patch_matplotlib(policy)
 
         loader.exec_module = exec_module
         return spec
 
 
-def install(policy: Policy) -> None:
+def install(session: FilterSession) -> None:
     """Guard pandas plotting now, and matplotlib when it is imported (idempotent)."""
-    global _policy
-    _policy = policy
-    if (plotting.PlotAccessor, "__call__") in _originals:
+    policy = session.policy
+    if registry.is_installed(plotting.PlotAccessor, "__call__"):
         return
-    _patch(plotting.PlotAccessor, "__call__", _plot_accessor)
-    for cls in (pd.Series, pd.DataFrame):
-        _patch(cls, "hist", _pandas_hist)
-    _patch(pd.DataFrame, "boxplot", _refuse_records)
+    registry.guard(plotting.PlotAccessor, "__call__", partial(_plot, policy))
+    for cls in (pd.Series, pd.DataFrame, DataFrameGroupBy, SeriesGroupBy):
+        registry.guard(cls, "hist", partial(_hist, policy))
+    for cls in (pd.DataFrame, DataFrameGroupBy):
+        registry.guard(cls, "boxplot", _refuse_records)
     if "matplotlib.axes" in sys.modules:
-        _patch_matplotlib()
+        _patch_matplotlib(policy)
     else:
-        sys.meta_path.insert(0, _AfterImport())
+        sys.meta_path.insert(0, _AfterImport(policy))

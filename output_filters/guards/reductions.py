@@ -1,178 +1,189 @@
 """Whole-column reductions of record-level data, called from user code.
 
-``s.mean()``, ``s.sum()``, ``df.count()``, ``df[mask].shape[0]``, ``len(df[mask])`` and their
-kin return numbers that are safe to show: small counts and statistics of small groups come
-back suppressed (``output_filters.kernel.scalars``); per-column results of a DataFrame come back as a
-protected Series; minimum, maximum and their positions are single students' values and raise
-``DisclosureError``. Row-wise reductions (``axis=1``) stay record-level. Calls from pandas'
-own code are left alone.
+``s.mean()``, ``s.sum()``, ``df.count()``, ``df[mask].shape[0]`` and their kin return numbers
+that are safe to show. A count is decided by the ledger like any count table (a count of a
+subset is a table with no dimensions: ``(df.x == v).sum()`` counts the records where the
+comparison holds), so two counts cannot be subtracted to give a small one away; a suppressed
+count comes back as a number that prints as the mark. A mean of a yes/no column is a rate, from
+its count table. Other statistics of fewer than threshold records come back suppressed;
+minimum, maximum and their positions raise ``DisclosureError``. Row-wise reductions
+(``axis=1``) stay record-level. ``len()`` of fewer than threshold records raises
+``DisclosureError`` at the call: ``len`` must return a plain ``int``. Calls from pandas' own
+code are left alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
-from kernels.marks import is_record_level, mark_protected, mark_record_level
+from kernels.marks import is_record_level, mark_of, mark_protected, mark_record_level
 from output_filters.exceptions import DisclosureError
-from output_filters.guards import registry as patching
-from output_filters.guards.aggregates import EXTREME_REASON, fuzzy_quantile
-from output_filters.kernel import scalars
-from output_filters.kernel.callers import from_user_code
-from output_filters.policy import Policy
-from output_filters.rules import Cells, judge
+from output_filters.guards import registry, scalars
+from output_filters.guards.callers import from_user_code
+from output_filters.guards.counting import count_of, count_table
+from output_filters.guards.functions import EXTREME_REASON, as_flag, is_flag
+from output_filters.guards.shares import flag_scalar
+from output_filters.guards.statistics import fuzzy_quantile
+from output_filters.rules import Cells, judge, small, small_count
+from output_filters.session import FilterSession
 
 COUNTS = ("count", "nunique")
 STATISTICS = ("mean", "median", "std", "var", "sem", "skew", "kurt", "prod", "quantile", "sum")
 EXTREMES = ("min", "max", "idxmin", "idxmax")
+SMALL_LENGTH = (
+    "len() of fewer than {threshold} records of record-level data would show a small count; "
+    "use .shape[0] (it prints as {mark} when small) or a count table such as value_counts()"
+)
 
-_originals: dict[tuple[type, str], Callable] = {}
-_policy = Policy()
+
+def _from_user(self, *args, **kwargs) -> bool:
+    return is_record_level(self) and from_user_code(3)
 
 
-def _reduction(cls: type, name: str) -> None:
-    original = getattr(cls, name)
-    _originals[(cls, name)] = original
-
-    @wraps(original)
-    def wrapper(self, *args, **kwargs):
-        if not is_record_level(self) or not from_user_code():
-            return original(self, *args, **kwargs)
-        if name in EXTREMES:
-            raise DisclosureError(EXTREME_REASON)
-        if name in ("median", "quantile") and _policy.median == "fuzzy" and cls is pd.Series:
-            q = 0.5 if name == "median" else (args[0] if args else kwargs.pop("q", 0.5))
-            quantile = _originals[(cls, "quantile")]
-            result = fuzzy_quantile(lambda at: quantile(self, at), q)
-        else:
-            result = original(self, *args, **kwargs)
-        counts = _originals[(cls, "count")](self)
-        if isinstance(self, pd.Series):
-            return _series_result(self, name, result, counts)
+def reduction(session: FilterSession, original, self, *args, **kwargs):
+    name = original.__name__
+    if name in EXTREMES:
+        raise DisclosureError(EXTREME_REASON, rule="extremes")
+    if isinstance(self, pd.DataFrame):
         axis = kwargs.get("axis", args[0] if args and name != "quantile" else 0)
-        return _frame_result(self, name, result, counts, axis)
-
-    patching.replace(cls, name, wrapper)
-
-
-def _is_bool(values: pd.Series) -> bool:
-    return pd.api.types.is_bool_dtype(values.dtype)
-
-
-def _magnitude(values: pd.Series, name: str) -> tuple[list, float | None]:
-    """The largest contributions and the total of a magnitude column (else nothing)."""
-    if name not in ("sum", "mean") or values.name not in _policy.magnitude_columns:
-        return [], None
-    numbers = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
-    ordered = -np.sort(-numbers)
-    keep = max(2, _policy.dominance_n)
-    return [float(ordered[i]) if len(ordered) > i else 0.0 for i in range(keep)], float(numbers.sum())
+        if axis in (1, "columns"):  # one value per record
+            result = original(self, *args, **kwargs)
+            mark = mark_of(self) or {}
+            return mark_record_level(result, "a row-wise reduction", mark.get("universe"))
+        return _frame(session, original, self, name, *args, **kwargs)
+    return _series(session, original, self, name, *args, **kwargs)
 
 
-def _series_result(series: pd.Series, name: str, result, n: int):
+def _series(session: FilterSession, original, series: pd.Series, name: str, *args, **kwargs):
+    policy = session.policy
+    if name == "count":
+        return _count(session, series[series.notna()], original(series, *args, **kwargs))
+    if name == "nunique":
+        result = original(series, *args, **kwargs)
+        return scalars.count(result, policy) if series.name in policy.identifiers else result
+    if name in ("sum", "mean") and is_flag(series):
+        return _flag(session, series, name)
+    if name in ("median", "quantile") and policy.median == "fuzzy":
+        q = 0.5 if name == "median" else (args[0] if args else kwargs.pop("q", 0.5))
+        quantile = registry.original(pd.Series, "quantile")
+        result = fuzzy_quantile(lambda at: quantile(series, at), q)
+    else:
+        result = original(series, *args, **kwargs)
+    n = int(registry.original(pd.Series, "count")(series))
     if isinstance(result, pd.Series):  # quantile([...]), mode()
-        if n < _policy.threshold:
-            result = result.astype(float).mask(result.notna())
-        return mark_protected(result, _note(int(result.isna().sum()), "values") if n < _policy.threshold else "")
-    if name in COUNTS:
-        return scalars.count(result)
-    if name == "sum" and _is_bool(series):  # a count of students, in a group
-        return scalars.statistic(scalars.count(result), n)
-    if n < _policy.threshold:
-        return scalars.statistic(result, n)
-    tops, total = _magnitude(series, name)
-    one = pd.Series([float(result)])
+        small_group = bool(small(n, policy))
+        table = result.astype(float).mask(result.notna()) if small_group else result
+        hidden = int(table.isna().sum())
+        note = f"{hidden} values suppressed: fewer than {policy.threshold} records" if small_group else ""
+        return mark_protected(table, note)
+    if small(n, policy):
+        return scalars.statistic(result, n, policy)
+    tops, total = _magnitude(session, series, name)
     cells = Cells(
-        one,
+        pd.Series([float(result)]),
         pd.Series([n]),
-        rate=name == "mean" and _is_bool(series),
         tops=[pd.Series([t]) for t in tops],
         totals=None if total is None else pd.Series([total]),
     )
-    table, codes, note = judge(cells, _policy)
+    table, codes, note = judge(cells, policy)
     if pd.notna(table.iloc[0]):
         return result
-    return scalars.Coded(codes[0], note) if codes else scalars.Suppressed(note)
+    return scalars.Coded(codes[0], note) if codes else scalars.Suppressed(note, policy.mark)
 
 
-def _frame_result(frame: pd.DataFrame, name: str, result, counts: pd.Series, axis):
+def _count(session: FilterSession, records, value):
+    if np.isnan(count_of(session, records)):
+        return scalars.hidden_count(int(value), session.policy)
+    return int(value)
+
+
+def _flag(session: FilterSession, series: pd.Series, name: str):
+    """A yes/no column's sum (a count) or mean (a rate), from its count table."""
+    present = series[series.notna()]
+    flag = as_flag(present).rename(series.name)
+    counts = registry.original(pd.Series, "value_counts")(flag)
+    table = count_table(session, counts, [flag], sources=(series,))
+    value, total = flag_scalar(session, table, name)
+    if np.isnan(value):
+        if name == "sum":
+            yes = int(registry.original(pd.Series, "sum")(flag))
+            return scalars.statistic(scalars.hidden_count(yes, session.policy), len(flag), session.policy)
+        return scalars.Suppressed(table.note(session) or "its count is suppressed", session.policy.mark)
+    if name == "sum":
+        return int(value)
+    cells = Cells(pd.Series([value]), pd.Series([total]), rate=True)
+    coded, codes, note = judge(cells, session.policy)
+    if pd.notna(coded.iloc[0]):
+        return value
+    return scalars.Coded(codes[0], note) if codes else scalars.Suppressed(note, session.policy.mark)
+
+
+def _magnitude(session: FilterSession, values: pd.Series, name: str) -> tuple[list, float | None]:
+    """The largest absolute contributions and the absolute total of a magnitude column."""
+    policy = session.policy
+    if name not in ("sum", "mean") or values.name not in policy.magnitude_columns:
+        return [], None
+    numbers = np.abs(pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float))
+    ordered = -np.sort(-numbers)
+    keep = max(2, policy.dominance_n)
+    return [float(ordered[i]) if len(ordered) > i else 0.0 for i in range(keep)], float(numbers.sum())
+
+
+def _frame(session: FilterSession, original, frame: pd.DataFrame, name: str, *args, **kwargs):
+    result = original(frame, *args, **kwargs)
     if not isinstance(result, pd.Series | pd.DataFrame):
         return result
-    if axis in (1, "columns"):  # one value per record
-        return mark_record_level(result, "a row-wise reduction")
-    labels = result.index if isinstance(result, pd.Series) else result.columns
-    booleans = pd.Series([_is_bool(frame[c]) for c in labels], index=labels)
-    if name in COUNTS:
-        hide = (result > 0) & (result < _policy.threshold)
-        table = result.astype("Int64").mask(hide)
-        return mark_protected(table, _note(int(hide.sum()), "counts"))
-    n = counts.reindex(labels).fillna(0)
-    if name == "sum" and isinstance(result, pd.Series) and booleans.any():  # yes/no sums are counts
-        small = booleans & (result > 0) & (result < _policy.threshold)
-        result = result.mask(small)
-        n = n.where(~small, 0)
+    policy = session.policy
     if not isinstance(result, pd.Series):  # quantile([...]): rows are quantiles
-        hide = n < _policy.threshold
-        return mark_protected(result.mask(hide, axis=1), _note(int(hide.sum()), "values"))
-    parts = [_magnitude(frame[c], name) for c in labels]
-    keep = max(2, _policy.dominance_n)
-    tops = [pd.Series([p[0][i] if p[0] else 0.0 for p in parts], index=labels) for i in range(keep)]
-    totals = pd.Series([p[1] or 0.0 for p in parts], index=labels)
-    cells = Cells(result, n, rate=(booleans & (name == "mean")), tops=tops, totals=totals)
-    table, codes, note = judge(cells, _policy)
-    return mark_protected(table, note, codes)
+        n = registry.original(pd.DataFrame, "count")(frame).reindex(result.columns).fillna(0)
+        hide = pd.Series(small(n, policy), index=n.index)
+        note = f"{int(hide.sum())} values suppressed: fewer than {policy.threshold} records" if hide.any() else ""
+        return mark_protected(result.mask(hide, axis=1), note)
+    values, notes, codes = result.astype(object).copy(), [], {}
+    for label in result.index:
+        column = frame[label]
+        with registry.released():
+            value = _series(session, registry.original(pd.Series, name), column, name, *args, **kwargs)
+        if isinstance(value, scalars.Coded):
+            codes[label] = value.code
+            values[label] = np.nan
+            notes.append(value.reason)
+        elif isinstance(value, scalars.Suppressed | scalars.SmallCount) and not (
+            isinstance(value, scalars.SmallCount) and name == "nunique" and label not in policy.identifiers
+        ):
+            values[label] = np.nan
+            notes.append(value.reason if isinstance(value, scalars.Suppressed) else value.why)
+        else:
+            values[label] = value
+    table = values.infer_objects()
+    return mark_protected(table, "; ".join(dict.fromkeys(n for n in notes if n)), codes)
 
 
-def _note(hidden: int, what: str) -> str:
-    return f"{hidden} {what} suppressed: fewer than {_policy.threshold} records" if hidden else ""
+def length(session: FilterSession, original, self) -> int:
+    n = original(self)
+    if small_count(n, session.policy):
+        raise DisclosureError(
+            SMALL_LENGTH.format(threshold=session.policy.threshold, mark=session.policy.mark), rule="small count"
+        )
+    return n
 
 
-def _length(cls: type) -> None:
-    original = cls.__len__
-    _originals[(cls, "__len__")] = original
-
-    @wraps(original)
-    def __len__(self) -> int:
-        n = original(self)
-        if 0 < n < _policy.threshold and from_user_code() and is_record_level(self):
-            scalars.remember_length(n)
-        return n
-
-    patching.replace(cls, "__len__", __len__)
+def shape(session: FilterSession, fget, self) -> tuple:
+    value = fget(self)
+    if small_count(value[0], session.policy):
+        return (scalars.count(value[0], session.policy), *value[1:])
+    return value
 
 
-def _shape(cls: type) -> None:
-    original = cls.shape
-    _originals[(cls, "shape")] = original
-
-    def shape(self) -> tuple:
-        value = original.fget(self)
-        if 0 < value[0] < _policy.threshold and from_user_code() and is_record_level(self):
-            return (scalars.count(value[0]), *value[1:])
-        return value
-
-    patching.replace(cls, "shape", property(shape, doc=original.__doc__))
-
-
-def install(policy: Policy) -> None:
+def install(session: FilterSession) -> None:
     """Wrap the reductions, ``len`` and ``shape`` of DataFrame and Series (idempotent)."""
-    global _policy
-    _policy = policy
-    scalars.configure(policy)
-    if _originals:
-        return
     for cls in (pd.Series, pd.DataFrame):
         for name in (*COUNTS, *STATISTICS, *EXTREMES, "mode"):
             if name == "mode" and cls is pd.DataFrame:
                 continue
-            _reduction(cls, name)
-        _length(cls)
-        _shape(cls)
-
-
-def uninstall() -> None:
-    patching.restore({cls for cls, _name in _originals})
-    _originals.clear()
+            registry.guard(cls, name, partial(reduction, session), when=_from_user)
+        registry.guard(cls, "__len__", partial(length, session), when=_from_user)
+        registry.guard(cls, "shape", partial(shape, session), when=_from_user)

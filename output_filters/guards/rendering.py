@@ -15,8 +15,7 @@ Exports (``to_csv``, ``to_json``, ``to_parquet``, ...) of record-level data rais
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
-from functools import wraps
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -25,11 +24,9 @@ from pandas.io.formats.style import Styler
 
 from kernels.marks import PROTECTED, RECORD, level_of, mark_of
 from output_filters.exceptions import DisclosureError
-from output_filters.guards import registry as patching
+from output_filters.guards import registry
 from output_filters.policy import Policy
-
-_originals: dict[tuple[type, str], Callable] = {}
-_policy = Policy()
+from output_filters.session import FilterSession
 
 TEXT_METHODS = ("__repr__", "to_string", "to_markdown")
 HTML_METHODS = ("_repr_html_", "to_html")
@@ -56,11 +53,11 @@ EXPORT_REASON = (
 )
 
 
-def blocked_notice(obj: pd.DataFrame | pd.Series, *, as_html: bool = False) -> str:
+def blocked_notice(obj: pd.DataFrame | pd.Series, policy: Policy, *, as_html: bool = False) -> str:
     """The one-line explanation shown instead of record-level data."""
     mark = mark_of(obj) or {}
     rows = len(obj.index)
-    count = f"{rows:,}" if rows == 0 or rows >= _policy.threshold else f"fewer than {_policy.threshold}"
+    count = f"{rows:,}" if rows == 0 or rows >= policy.threshold else f"fewer than {policy.threshold}"
     shape = f"{count} rows × {obj.shape[1]} columns" if obj.ndim == 2 else f"{count} values"
     source = f" from {mark['source']}" if mark.get("source") else ""
     text = (
@@ -73,13 +70,13 @@ def blocked_notice(obj: pd.DataFrame | pd.Series, *, as_html: bool = False) -> s
     return text
 
 
-def _shown(obj: Any) -> Any:
+def _shown(obj: Any, policy: Policy) -> Any:
     """A plain copy of a protected object: suppressed cells as the mark, coded cells as their code."""
     codes = (mark_of(obj) or {}).get("codes") or {}
     if isinstance(obj, pd.Series):
         frame = obj.to_frame()
         frame.attrs = {"enclave": {"codes": {(label, frame.columns[0]): code for label, code in codes.items()}}}
-        return _shown(frame).iloc[:, 0].rename(obj.name)
+        return _shown(frame, policy).iloc[:, 0].rename(obj.name)
     out = obj.copy()
     out.attrs = {}
     precision = pd.get_option("display.precision")
@@ -89,7 +86,7 @@ def _shown(obj: Any) -> Any:
         if missing.any():
             name = out.columns[position]
             values = [
-                codes.get((row, name), _policy.mark)
+                codes.get((row, name), policy.mark)
                 if gone
                 else (round(value, precision) if isinstance(value, float) else value)
                 for row, value, gone in zip(out.index, column.astype(object), missing, strict=True)
@@ -98,93 +95,77 @@ def _shown(obj: Any) -> Any:
     return out
 
 
-def _note(obj: Any) -> str:
+def _note(obj: Any, policy: Policy) -> str:
     mark = mark_of(obj) or {}
     note = mark.get("note", "")
     if not note or not np.asarray(pd.isna(obj)).any():
         return ""
-    return f"{_policy.mark} {note}"
+    return f"{policy.mark} {note}"
 
 
-def _wrap(cls: type, name: str, as_html: bool) -> None:
-    original = getattr(cls, name)
-    _originals[(cls, name)] = original
-
-    @wraps(original)
-    def wrapper(self, *args, **kwargs):
-        mark = mark_of(self)
-        level = mark.get("level") if mark else None
-        if level == RECORD:
-            notice = blocked_notice(self, as_html=as_html)
-            buf = kwargs.get("buf") or (args[0] if args and hasattr(args[0], "write") else None)
-            if buf is not None:
-                buf.write(notice)
-                return None
-            return notice
-        if level != PROTECTED:
-            return original(self, *args, **kwargs)
-        rendered = original(_shown(self), *args, **kwargs)
-        if rendered is None or name not in ("__repr__", "_repr_html_"):
-            return rendered
-        note = _note(self)
-        if not note:
-            return rendered
-        if as_html:
-            return f'{rendered}<p class="enclave-note"><em>{html.escape(note)}</em></p>'
-        return f"{rendered}\n{note}"
-
-    patching.replace(cls, name, wrapper)
-
-
-def _refuse_export(cls: type, name: str) -> None:
-    original = getattr(cls, name)
-    _originals[(cls, name)] = original
-
-    @wraps(original)
-    def wrapper(self, *args, **kwargs):
-        if level_of(self) == RECORD:
-            raise DisclosureError(EXPORT_REASON)
+def render(policy: Policy, as_html: bool, original, self, *args, **kwargs):
+    """Render ``self``: a notice for records, the mark in suppressed cells of protected tables."""
+    name = original.__name__
+    level = level_of(self)
+    if level == RECORD:
+        notice = blocked_notice(self, policy, as_html=as_html)
+        buf = kwargs.get("buf") or (args[0] if args and hasattr(args[0], "write") else None)
+        if buf is not None:
+            buf.write(notice)
+            return None
+        return notice
+    if level != PROTECTED:
         return original(self, *args, **kwargs)
+    rendered = original(_shown(self, policy), *args, **kwargs)
+    if rendered is None or name not in ("__repr__", "_repr_html_"):
+        return rendered
+    note = _note(self, policy)
+    if not note:
+        return rendered
+    if as_html:
+        return f'{rendered}<p class="enclave-note"><em>{html.escape(note)}</em></p>'
+    return f"{rendered}\n{note}"
 
-    patching.replace(cls, name, wrapper)
+
+def _refuse_export(original, self, *args, **kwargs):
+    raise DisclosureError(EXPORT_REASON, rule="record-level data")
 
 
-def _wrap_styler(name: str, as_html: bool) -> None:
+def _marked(self, *args, **kwargs) -> bool:
+    return level_of(self) in (RECORD, PROTECTED)
+
+
+def _records(self, *args, **kwargs) -> bool:
+    return level_of(self) == RECORD
+
+
+def style(policy: Policy, as_html: bool, original, self, *args, **kwargs):
     """A Styler renders its data: the same judgement, with the mark as its missing-value text."""
-    original = getattr(Styler, name)
-    _originals[(Styler, name)] = original
-
-    @wraps(original)
-    def wrapper(self, *args, **kwargs):
-        level = level_of(self.data)
-        if level == RECORD:
-            if name.startswith("to_") and name not in ("to_html", "to_string"):
-                raise DisclosureError(EXPORT_REASON)
-            return blocked_notice(self.data, as_html=as_html)
-        if level == PROTECTED:
-            missing = [c for c in self.data.columns if self.data[c].isna().any()]
-            if missing:
-                self.format(na_rep=_policy.mark, subset=missing)
-        return original(self, *args, **kwargs)
-
-    patching.replace(Styler, name, wrapper)
+    name = original.__name__
+    level = level_of(self.data)
+    if level == RECORD:
+        if name.startswith("to_") and name not in ("to_html", "to_string"):
+            raise DisclosureError(EXPORT_REASON, rule="record-level data")
+        return blocked_notice(self.data, policy, as_html=as_html)
+    if level == PROTECTED:
+        missing = [c for c in self.data.columns if self.data[c].isna().any()]
+        if missing:
+            self.format(na_rep=policy.mark, subset=missing)
+    return original(self, *args, **kwargs)
 
 
-def install(policy: Policy) -> None:
+def install(session: FilterSession) -> None:
     """Wrap the rendering and export methods of DataFrame, Series and Styler (idempotent)."""
-    global _policy
-    _policy = policy
-    if _originals:
-        return
+    policy = session.policy
     for cls in (pd.DataFrame, pd.Series):
         for name in TEXT_METHODS:
-            _wrap(cls, name, as_html=False)
+            registry.guard(cls, name, partial(render, policy, False), when=_marked)
         for name in HTML_METHODS:
             if hasattr(cls, name):
-                _wrap(cls, name, as_html=True)
+                registry.guard(cls, name, partial(render, policy, True), when=_marked)
         for name in EXPORT_METHODS:
             if hasattr(cls, name):
-                _refuse_export(cls, name)
+                registry.guard(cls, name, _refuse_export, when=_records)
     for name, as_html in (
         ("_repr_html_", True),
         ("to_html", True),
@@ -193,9 +174,4 @@ def install(policy: Policy) -> None:
         ("_repr_latex_", False),
         ("to_excel", False),
     ):
-        _wrap_styler(name, as_html)
-
-
-def uninstall() -> None:
-    patching.restore({cls for cls, _name in _originals})
-    _originals.clear()
+        registry.guard(Styler, name, partial(style, policy, as_html))

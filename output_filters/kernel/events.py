@@ -12,13 +12,15 @@ import os
 import sys
 from datetime import UTC, datetime
 
+from warehouse import identity
 from warehouse.settings import state_path
 
 
 def record(event: str, **details) -> None:
     line = {
         "at": datetime.now(UTC).isoformat(),
-        "user": os.environ.get("ENCLAVE_USER") or os.environ.get("USER", ""),
+        # the account the kernel runs as, not an environment variable cell code could change
+        "user": identity.current_user() or os.environ.get("USER", ""),
         "pid": os.getpid(),
         "event": event,
         **details,

@@ -18,11 +18,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 from collections.abc import Callable
 from typing import Any
-
-from output_filters.kernel import scalars
 
 OUTPUT_TYPES = frozenset(
     {"stream", "display_data", "execute_result", "update_display_data", "error", "comm_open", "comm_msg"}
@@ -30,7 +27,6 @@ OUTPUT_TYPES = frozenset(
 SEAL = "enclave_seal"
 KEY_VARIABLE = "ENCLAVE_OUTPUT_KEY"  # how the user server hands a kernel its sealing key
 TEXT_TYPES = ("text/plain", "text/html", "text/markdown", "text/latex")
-NUMBER = re.compile(r"(?<![A-Za-z0-9.])\d+(?![A-Za-z0-9.])")
 
 
 def seal(key: bytes, msg_type: str, content: dict) -> str:
@@ -50,28 +46,6 @@ def notice_content(msg_type: str, content: dict, reason: str) -> dict:
     if msg_type == "error":
         return {"ename": "Blocked", "evalue": reason, "traceback": [text]}
     return {**content, "data": {}}  # comm messages: the widget shows nothing
-
-
-def _strings(value) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [text for item in value.values() for text in _strings(item)]
-    if isinstance(value, list | tuple):
-        return [text for item in value for text in _strings(item)]
-    return []
-
-
-def shown_text(msg_type: str, content: dict) -> str:
-    """The human-readable text an output shows (what the small-length check reads)."""
-    if msg_type.startswith("comm"):  # widget state: labels, values, captured outputs
-        return "\n".join(_strings((content.get("data") or {}).get("state", {})))
-    if msg_type == "stream":
-        return str(content.get("text", ""))
-    if msg_type == "error":
-        return "\n".join([str(content.get("evalue", "")), *map(str, content.get("traceback", []))])
-    data = content.get("data") or {}
-    return "\n".join(str(data[kind]) for kind in TEXT_TYPES if kind in data)
 
 
 class Gate:
@@ -128,12 +102,4 @@ class Gate:
         reason = self.refusal()
         if reason:
             return notice_content(msg_type, content, reason)
-        lengths = scalars.small_lengths()
-        if lengths and {int(n) for n in NUMBER.findall(shown_text(msg_type, content))} & lengths:
-            return notice_content(
-                msg_type,
-                content,
-                "this output shows a count of fewer than the threshold of records "
-                "(a len() of record-level data in this cell)",
-            )
         return content

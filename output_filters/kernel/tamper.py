@@ -18,9 +18,9 @@ from typing import Any
 
 import IPython.core.display_functions as display_functions
 
-from output_filters.guards import registry as patching
+from output_filters.guards import registry
+from output_filters.guards.callers import from_user_code
 from output_filters.kernel import events
-from output_filters.kernel.callers import from_user_code
 
 
 class Watch:
@@ -53,7 +53,7 @@ class Watch:
             events.record("tamper", what=what)
 
     def check(self) -> None:
-        moved = patching.changed()
+        moved = registry.changed()
         moved += [
             name for name, get in self.expected.items() if name in self.snapshot and get() is not self.snapshot[name]
         ]
@@ -78,7 +78,7 @@ class Watch:
         for module_name in ("IPython.core.display_functions", "IPython.display", "IPython.core.display"):
             module = sys.modules.get(module_name)
             if module is not None and getattr(module, "publish_display_data", None) is publish:
-                patching.replace(module, "publish_display_data", publish_display_data)
+                registry.replace(module, "publish_display_data", publish_display_data)
 
         write = os.write
 
@@ -88,4 +88,4 @@ class Watch:
                 self.flag("os.write to the kernel's standard streams")
             return write(fd, data)
 
-        patching.replace(os, "write", guarded_write)
+        registry.replace(os, "write", guarded_write)

@@ -2,7 +2,10 @@
 
 - ``hub`` (session): JupyterHub started from jupyterhub_config.py against a copy of the demo
   consortium, with the proxy from node_modules; yields a ``RunningHub`` with its URL, the
-  demo credentials, and the log file. Stopped (hub, proxy, user servers) at the end.
+  demo credentials, the log files and its environment (``hub.enclave(...)`` runs the CLI
+  against it, ``hub.store()`` opens its account store). Stopped (hub, proxy, user servers)
+  at the end. As root the hub decides isolation itself (per-user accounts); as another user
+  it runs with ENCLAVE_ISOLATION=off, since it could not switch users.
 - ``browser`` (function): a Playwright page in Debian's headless chromium.
 """
 
@@ -15,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,19 +38,42 @@ class RunningHub:
     state: Path
     log: Path
     passwords: dict[str, str]
+    env: dict[str, str]
+
+    @property
+    def hub_log(self) -> Path:
+        return self.state / "logs" / "hub.log"
+
+    def enclave(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        """Run an ``enclave`` command against this hub's state (as the hub's own account)."""
+        return subprocess.run(
+            [sys.executable, "-m", "hub.cli", *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            check=False,
+        )
+
+    def store(self):
+        from sqlalchemy import create_engine
+
+        from hub.accounts import AccountStore
+
+        return AccountStore(create_engine(f"sqlite:///{self.state / 'accounts.db'}"))
 
 
-@pytest.fixture(scope="session")
-def hub(demo_var):
-    # Under /tmp rather than pytest's private temporary directory: when the hub runs as root,
-    # user servers run as the users' own system accounts and must be able to reach var/.
-    top = Path(tempfile.mkdtemp(prefix="enclave-hub-", dir="/tmp"))
-    top.chmod(0o711)
+@contextmanager
+def running_hub(demo_var: Path, top: Path, extra_env: dict[str, str] | None = None) -> Iterator[RunningHub]:
+    """A hub serving a copy of the demo in ``top/var``; stopped with everything it started."""
     state = top / "var"
     shutil.copytree(demo_var, state)
     ports = {name: free_port() for name in ("ENCLAVE_PORT", "ENCLAVE_HUB_PORT", "ENCLAVE_PROXY_API_PORT")}
     env = {k: v for k, v in os.environ.items() if k != "ENCLAVE_ISOLATION"}  # the hub decides, as in production
-    env.update(ENCLAVE_VAR=str(state), **{k: str(v) for k, v in ports.items()})
+    if os.geteuid() != 0:
+        env["ENCLAVE_ISOLATION"] = "off"  # a developer's machine: the hub cannot switch users
+    env.update(ENCLAVE_VAR=str(state), **{k: str(v) for k, v in ports.items()}, **(extra_env or {}))
     log = top / "hub-test.log"
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -72,14 +100,28 @@ def hub(demo_var):
     for line in (state / "demo" / "credentials.txt").read_text().splitlines():
         name, password, _role = line.split()
         passwords[name] = password
-    yield RunningHub(url, state, log, passwords)
-    os.killpg(process.pid, signal.SIGTERM)
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-    _stop_leftovers(state)
-    shutil.rmtree(top, ignore_errors=True)
+        yield RunningHub(url, state, log, passwords, env)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        _stop_leftovers(state)
+
+
+@pytest.fixture(scope="session")
+def hub(demo_var):
+    # Under /tmp rather than pytest's private temporary directory: when the hub runs as root,
+    # user servers run as the users' own system accounts and must be able to reach var/.
+    top = Path(tempfile.mkdtemp(prefix="enclave-hub-", dir="/tmp"))
+    top.chmod(0o711)
+    try:
+        with running_hub(demo_var, top) as running:
+            yield running
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def _stop_leftovers(state: Path) -> None:

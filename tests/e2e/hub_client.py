@@ -41,15 +41,37 @@ class HubClient:
         self.url = url.rstrip("/")
         self.session = requests.Session()
 
-    def login(self, name: str, password: str) -> requests.Response:
+    def login(self, name: str, password: str, otp: str = "") -> requests.Response:
         page = self.session.get(f"{self.url}/hub/login", timeout=30)
         token = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
         return self.session.post(
             f"{self.url}/hub/login?next=",
-            data={"username": name, "password": password, "_xsrf": token},
+            data={"username": name, "password": password, "otp": otp, "_xsrf": token},
             allow_redirects=False,
             timeout=30,
         )
+
+    def hub_xsrf(self) -> str:
+        for cookie in self.session.cookies:
+            if cookie.name == "_xsrf" and cookie.path.startswith("/hub"):
+                return cookie.value
+        return ""
+
+    def hub_api(self, method: str, path: str, **kwargs) -> requests.Response:
+        """The hub's REST API with this session's cookie (and XSRF header), or a token given in headers."""
+        headers = {"X-XSRFToken": self.hub_xsrf(), **kwargs.pop("headers", {})}
+        return self.session.request(method, f"{self.url}/hub/api/{path}", headers=headers, timeout=60, **kwargs)
+
+    def form(self, path: str, fields: dict[str, str]) -> requests.Response:
+        """Submit a hub form (change-password, totp) with the page's XSRF token."""
+        page = self.session.get(f"{self.url}/hub/{path}", timeout=30)
+        token = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+        return self.session.post(
+            f"{self.url}/hub/{path}", data={**fields, "_xsrf": token}, allow_redirects=False, timeout=30
+        )
+
+    def logout(self) -> requests.Response:
+        return self.session.get(f"{self.url}/hub/logout", allow_redirects=False, timeout=60)
 
     def open_lab(self, name: str, timeout: float = 120) -> requests.Response:
         """Start the user's server if needed and load JupyterLab (finishing the OAuth dance)."""
@@ -61,7 +83,7 @@ class HubClient:
                 return response
             if time.monotonic() > deadline:
                 raise TimeoutError(f"JupyterLab for {name} did not open: {response.status_code} {response.url}")
-            time.sleep(1)
+            time.sleep(0.2)
 
     def _xsrf(self, name: str) -> str:
         for cookie in self.session.cookies:

@@ -1,0 +1,267 @@
+"""The ``enclave user`` commands: provisioning accounts (principle 7).
+
+Thin click commands over ``hub.accounts``: each validates, asks before anything destructive
+(or takes ``--yes``), calls the store, writes an audit event, and prints what happened.
+Passwords the command generates are temporary: the account must choose its own at first
+login. A disabled account cannot log in; if the hub is running, its server is stopped and
+every hub token and session of the user is revoked at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from hub import hub_api
+from hub.accounts import NAME, ROLES, AccountStore, generate_password
+from hub.audit import AuditLog
+from hub.exceptions import AccountError, HubError
+from output_filters.policy import load_policy
+from warehouse.db import connect, create_schema
+from warehouse.exceptions import WarehouseError
+from warehouse.institutions import get_institution
+
+EXPECTED = (HubError, WarehouseError)
+IMPORT_COLUMNS = ("name", "role", "institution")
+
+
+def _actor() -> str:
+    return os.environ.get("SUDO_USER") or os.environ.get("USER") or "admin"
+
+
+def _store() -> AccountStore:
+    return AccountStore(rules=load_policy().accounts)
+
+
+def _check_institution(code: str | None) -> None:
+    if code:
+        engine = connect()
+        create_schema(engine)
+        get_institution(engine, code)
+
+
+def _confirm(yes: bool, question: str) -> None:
+    if not yes:
+        click.confirm(question, abort=True)
+
+
+def _run(call):
+    try:
+        return call()
+    except EXPECTED as error:
+        raise click.ClickException(str(error)) from None
+
+
+@click.group()
+def user() -> None:
+    """Accounts and roles."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--institution", help="Code of the member institution (not needed for admin).")
+@click.option("--role", required=True, type=click.Choice(list(ROLES)), help="What the user may do.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of generating one.")
+def user_add(name: str, institution: str | None, role: str, password_stdin: bool) -> None:
+    """Create an account. A generated password is temporary and printed once; it is not stored."""
+    store = _store()
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else generate_password()
+
+    def add():
+        _check_institution(institution)
+        return store.add(name, role, institution, password, temporary=not password_stdin)
+
+    _run(add)
+    AuditLog().record(_actor(), "user.add", user=name, role=role, institution=institution)
+    click.echo(f"Created {role} {name}" + (f" at {institution}" if institution else "") + ".")
+    if not password_stdin:
+        click.echo(f"Password (shown once, not stored): {password}")
+        click.echo("It is temporary: the first login leads to choosing a new one.")
+
+
+@user.command("list")
+def user_list() -> None:
+    """List accounts with role, institution and status."""
+    store = _store()
+    for account in store.list():
+        click.echo(f"{account.name:<20} {account.role:<11} {account.institution or '-':<8} {_state(store, account)}")
+
+
+def _state(store: AccountStore, account) -> str:
+    if not account.active:
+        return "disabled"
+    status = store.status(account.name)
+    notes = []
+    if status.locked_until and status.locked_until > datetime.now(UTC):
+        notes.append(f"locked until {status.locked_until:%H:%M} UTC")
+    if status.must_change:
+        notes.append("temporary password")
+    elif store.password_expired(account.name):
+        notes.append("password expired")
+    if status.totp:
+        notes.append("TOTP")
+    return "active" + (f" ({', '.join(notes)})" if notes else "")
+
+
+@user.command("show")
+@click.argument("name")
+def user_show(name: str) -> None:
+    """Everything the store knows of NAME's account (never its password)."""
+    store = _store()
+    account = _run(lambda: store.get(name) or store.status(name))
+    status = store.status(name)
+    days = store.rules.password_max_age_days
+    expires = "never" if days <= 0 else f"{status.password_changed_at + timedelta(days=days):%Y-%m-%d}"
+    click.echo(f"name:              {account.name}")
+    click.echo(f"role:              {account.role} ({ROLES[account.role]})")
+    click.echo(f"institution:       {account.institution or '-'}")
+    click.echo(f"status:            {_state(store, account)}")
+    click.echo(f"password changed:  {status.password_changed_at:%Y-%m-%d %H:%M} UTC (expires {expires})")
+    last = f"{status.last_login_at:%Y-%m-%d %H:%M} UTC" if status.last_login_at else "never"
+    click.echo(f"last login:        {last}")
+    click.echo(f"second factor:     {'TOTP' if status.totp else 'none'}")
+    pending = store.pending_step(name)
+    if pending:
+        click.echo(f"at next login:     {pending}")
+
+
+@user.command("disable")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def user_disable(name: str, yes: bool) -> None:
+    """Disable NAME: no login, server stopped, hub tokens and sessions revoked."""
+    store = _store()
+    _run(lambda: store.status(name))
+    _confirm(yes, f"Disable {name}? They cannot log in, and their running server is stopped.")
+    store.set_active(name, False)
+    ended = hub_api.end_user(name)
+    AuditLog().record(_actor(), "user.disable", user=name, hub=ended)
+    click.echo(f"Disabled {name}; {ended}.")
+
+
+@user.command("enable")
+@click.argument("name")
+def user_enable(name: str) -> None:
+    """Enable NAME again (the password is unchanged; reset it if in doubt)."""
+    store = _store()
+    _run(lambda: store.set_active(name, True))
+    AuditLog().record(_actor(), "user.enable", user=name)
+    click.echo(f"Enabled {name}.")
+
+
+@user.command("reset-password")
+@click.argument("name")
+@click.option("--totp", "reset_totp", is_flag=True, help="Also remove the second factor (a lost authenticator app).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def user_reset_password(name: str, reset_totp: bool, yes: bool) -> None:
+    """Give NAME a temporary password (printed once), changed at their next login; unlocks them."""
+    store = _store()
+    _run(lambda: store.status(name))
+    what = "password and second factor" if reset_totp else "password"
+    _confirm(yes, f"Replace {name}'s {what}? Their current password stops working.")
+    temporary = _run(lambda: store.reset_password(name, reset_totp=reset_totp))
+    AuditLog().record(_actor(), "user.reset-password", user=name, totp_reset=reset_totp)
+    click.echo(f"Temporary password for {name} (shown once, not stored): {temporary}")
+    click.echo("It must be changed at the next login." + (" The second factor is removed." if reset_totp else ""))
+
+
+@user.command("set-role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(list(ROLES)))
+@click.option("--institution", help="Member institution code (default: unchanged).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def user_set_role(name: str, role: str, institution: str | None, yes: bool) -> None:
+    """Change NAME's role (and institution); it takes effect at their next login."""
+    store = _store()
+    account = _run(lambda: store.get(name) or store.status(name))
+    code = institution if institution is not None else account.institution
+
+    def change():
+        _check_institution(code)
+        store.set_role(name, role, code)
+
+    _confirm(yes, f"Make {name} a {role}" + (f" at {code}" if code else "") + f" (now a {account.role})?")
+    _run(change)
+    AuditLog().record(_actor(), "user.set-role", user=name, role=role, institution=code, previous=account.role)
+    click.echo(f"{name} is now a {role}" + (f" at {code}" if code else "") + "; this applies from their next login.")
+
+
+@user.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def user_import(file: Path, yes: bool) -> None:
+    """Create the accounts in FILE (CSV: name,role,institution), all or none; temporary passwords printed once."""
+    rows = _read_import(file)
+    store = _store()
+    errors = []
+    seen: set[str] = set()
+    for number, row in rows:
+        where = f"{file.name} row {number}"
+        name, role, code = row["name"], row["role"], row["institution"] or None
+        if name in seen:
+            errors.append(f"{where}: {name!r} appears twice in the file")
+        seen.add(name)
+        try:
+            if not NAME.fullmatch(name):
+                raise AccountError(f"user name {name!r} is not valid (a lower-case letter, then a-z 0-9 - _)")
+            store._check_role(role, code)
+            if store.get(name) is not None:
+                raise AccountError(f"user {name!r} already exists")
+            _check_institution(code)
+        except EXPECTED as error:
+            errors.append(f"{where}: {error}")
+    if errors:
+        raise click.ClickException("nothing was imported:\n  " + "\n  ".join(errors))
+    _confirm(yes, f"Create {len(rows)} accounts from {file}?")
+    created = []
+    for _number, row in rows:
+        password = generate_password()
+        while True:
+            try:
+                store.add(row["name"], row["role"], row["institution"] or None, password, temporary=True)
+                break
+            except AccountError:  # a generated password on the common list: draw again
+                password = generate_password()
+        created.append((row["name"], password))
+    AuditLog().record(_actor(), "user.import", file=str(file), users=[name for name, _ in created])
+    click.echo(f"Created {len(created)} accounts. Temporary passwords (shown once, not stored):")
+    for name, password in created:
+        click.echo(f"  {name:<20} {password}")
+
+
+def _read_import(file: Path) -> list[tuple[int, dict[str, str]]]:
+    try:
+        with file.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            header = [h.strip() for h in reader.fieldnames or []]
+            if header[:3] != list(IMPORT_COLUMNS) or len(header) != 3:
+                raise click.ClickException(
+                    f"{file}: the first line must be the header name,role,institution (found {','.join(header)})"
+                )
+            rows = [(n, {k.strip(): (v or "").strip() for k, v in r.items()}) for n, r in enumerate(reader, start=2)]
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{file}: not UTF-8 text; save it as CSV (UTF-8)") from None
+    if not rows:
+        raise click.ClickException(f"{file}: no accounts after the header")
+    return rows
+
+
+@user.command("expiring")
+@click.option("--days", default=14, show_default=True, type=click.IntRange(min=0), help="Look this far ahead.")
+def user_expiring(days: int) -> None:
+    """Active accounts whose password expires within --days (or already has)."""
+    store = _store()
+    if store.rules.password_max_age_days <= 0:
+        click.echo("Passwords do not expire ([accounts] password_max_age_days = 0).")
+        return
+    found = store.expiring(days)
+    if not found:
+        click.echo(f"No password expires within {days} days.")
+    for account, expires in found:
+        state = "expired" if expires <= datetime.now(UTC) else "expires"
+        click.echo(f"{account.name:<20} {account.role:<11} {state} {expires:%Y-%m-%d}")
