@@ -24,7 +24,8 @@ branch-and-bound node and limit check of HiGHS' MILPs, each by a fixed weight); 
 is made in a fixed order (ties broken by cell index); HiGHS runs on one thread with a fixed
 seed. When the budget runs out the best audited pattern is returned ("best found"; the last
 answer, repaired, if there is none yet); when it runs out before the master answered at all,
-the line heuristic, repaired ("fallback"). A repair is finished whatever the budget: each
+the line heuristic, repaired ("fallback"); either is then pruned with a little more work
+(``FINAL_PRUNE``). A repair is finished whatever the budget: each
 step adds a cell or relaxes a requirement, so it ends. Every answer has passed the attacker
 LPs.
 """
@@ -47,6 +48,7 @@ WORK_PER_LP, WORK_PER_LP_ITERATION = 6, 2
 MILP_SHARE = 3  # one MILP may use at most a third of the budget left
 REPAIR_FAILURES = 5  # repair an answer that fails at most this many requirements
 REPAIR_RESERVE = 500  # work per failure kept back for the last repair, while there is no pattern
+FINAL_PRUNE = 1000  # work past the budget to prune the last repaired answer when nothing better was found
 
 
 @dataclass(frozen=True)
@@ -98,22 +100,38 @@ def suppress_system(
     *,
     shown: np.ndarray | None = None,
     hidden: np.ndarray | None = None,
+    unpublished: np.ndarray | None = None,
 ) -> Pattern:
     """The suppression pattern for a system within the policy's work budget.
 
     ``shown`` and ``hidden`` are boolean masks over the system's cells whose state an earlier
     output decided: shown cells are never chosen, hidden cells are suppressed in the result
-    (they need no protection of their own unless they are primaries).
+    (they need no protection of their own unless they are primaries). ``unpublished`` cells
+    are never shown at all (cells of tables only implied by the published ones): suppressed
+    in the result, not even known to be non-zero, and protected like every small cell.
     """
     shown, hidden = _mask(system, shown, "shown"), _mask(system, hidden, "hidden")
-    if (shown & hidden).any():
-        raise ValueError(f"cells {np.flatnonzero(shown & hidden)[:5].tolist()} are both shown and hidden")
+    unpublished = _mask(system, unpublished, "unpublished")
+    for name, both in (("hidden", shown & hidden), ("unpublished", shown & unpublished)):
+        if both.any():
+            raise ValueError(f"cells {np.flatnonzero(both)[:5].tolist()} are both shown and {name}")
     problem = Problem(
-        system, policy.threshold, policy.protection_interval, policy.show_zeros, shown=shown, hidden=hidden
+        system,
+        policy.threshold,
+        policy.protection_interval,
+        policy.show_zeros,
+        shown=shown,
+        hidden=hidden,
+        unpublished=unpublished,
     )
     if not problem.requirements:
         method = "exact" if problem.primary.any() else "none"
         return Pattern(problem.fixed.copy(), problem.primary.copy(), method, problem.relaxed)
+    if (problem.fixed & ~problem.primary).any() and not problem.audit(problem.fixed.copy(), first=True):
+        # cells decided earlier protect already (a linked table that needs nothing more): no
+        # complementary cell is needed, which is optimal
+        attacker = problem.attacker
+        return Pattern(problem.fixed.copy(), problem.primary.copy(), "exact", problem.relaxed, attacker.solves)
     search = Search(problem, Budget.of(policy))
     suppressed, method = search.run()
     attacker = problem.attacker
@@ -215,8 +233,8 @@ class Search:
         if self.best is not None:
             return self.best, "best found"
         if last is not None:  # the budget ran out before a safe pattern: the last answer, repaired
-            return self.problem.without_alone(self._repair(last)), "best found"
-        return self._prune(self._repair(self._line_heuristic())), "fallback"
+            return self._prune(self._repair(last), FINAL_PRUNE), "best found"
+        return self._prune(self._repair(self._line_heuristic()), FINAL_PRUNE), "fallback"
 
     def _master(self, cutoff: float, within: np.ndarray | None = None, prefer: np.ndarray | None = None):
         # each MILP gets a share of what is left, paid in nodes and limit checks (not time)
@@ -302,16 +320,16 @@ class Search:
             failed = problem.audit(suppressed)
         return suppressed
 
-    def _prune(self, suppressed: np.ndarray) -> np.ndarray:
+    def _prune(self, suppressed: np.ndarray, allowance: int = 0) -> np.ndarray:
         """Publish again each secondary cell the attacker LPs do not need, largest first, while
-        the budget lasts. A removal that breaks a known cut is not tried; one that fails its
-        audit yields cuts like any failure."""
+        the budget (and ``allowance`` past it) lasts. A removal that breaks a known cut is not
+        tried; one that fails its audit yields cuts like any failure."""
         problem = self.problem
         suppressed = problem.without_alone(suppressed)
         secondary = np.flatnonzero(suppressed & problem.eligible)
         needed, stale = None, True
         for cell in secondary[np.lexsort((secondary, -problem.values[secondary]))]:
-            if self.spent():
+            if self.work >= self.budget.work + allowance:
                 break
             if not suppressed[cell]:
                 continue

@@ -28,6 +28,9 @@ from output_filters.engine.problem import TOLERANCE, Problem
 
 Row = tuple[np.ndarray, np.ndarray, float]  # master variables, coefficients, lower bound
 GAP = 0.4  # cost = count ± less than 0.25: a gap under 0.4 proves the count
+# HiGHS may stop at a pattern up to one cell above its bound: proving the last cell costs most
+# of a solve, and the search proves its answer anyway (no pattern below its best, ``Search``)
+SEARCH_GAP = 1.4
 PREFERENCE = 0.24  # the most the cells a solve prefers take off its cost, in all
 # A MILP's work, in the search's units (``cell_suppression.Budget``): a solve, its simplex
 # iterations, and per thousand non-zeros of the model (presolve), per limit check (its cut
@@ -145,7 +148,7 @@ class Master:
         upper = problem.suppressible if within is None else problem.suppressible & (within | problem.fixed)
         highs.changeColsBounds(n, np.arange(n, dtype=np.int32), problem.fixed.astype(float), upper.astype(float))
         highs.setOptionValue("mip_max_nodes", int(min(max(nodes, 1), 2**31 - 1)))
-        highs.setOptionValue("mip_abs_gap", GAP)
+        highs.setOptionValue("mip_abs_gap", SEARCH_GAP)
         highs.setOptionValue("objective_bound", float(cutoff) if np.isfinite(cutoff) else highspy.kHighsInf)
         made = [0]
 
@@ -171,7 +174,8 @@ class Master:
             return Answer(None, True, True, bound, work)
         if info.primal_solution_status == 2:
             suppressed = np.asarray(highs.getSolution().col_value)[:n] > 0.5
-            return Answer(suppressed, status == highspy.HighsModelStatus.kOptimal, False, bound, work)
+            proven = status == highspy.HighsModelStatus.kOptimal and info.objective_function_value - bound < GAP
+            return Answer(suppressed, proven, False, bound, work)
         return Answer(None, False, False, bound, work)
 
     def _sync(self) -> highspy.Highs:
@@ -222,6 +226,9 @@ class Master:
         highs.setOptionValue("simplex_strategy", 1)
         highs.setOptionValue("presolve", "on")
         highs.setOptionValue("mip_rel_gap", 0.0)
+        # symmetry detection costs time that no count of HiGHS' work includes, and finds
+        # nothing to use in these models
+        highs.setOptionValue("mip_detect_symmetry", False)
         highs.passModel(lp)
         return highs
 
