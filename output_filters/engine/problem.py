@@ -73,12 +73,15 @@ class Problem:
         self.system = system
         self.values = system.cell_values
         n = system.n_cells
-        self.shown = np.zeros(n, dtype=bool) if shown is None else np.asarray(shown, dtype=bool).copy()
-        self.unpublished = np.zeros(n, dtype=bool) if unpublished is None else np.asarray(unpublished, dtype=bool).copy()
+
+        def mask(cells: np.ndarray | None) -> np.ndarray:
+            return np.zeros(n, dtype=bool) if cells is None else np.asarray(cells, dtype=bool).copy()
+
+        self.shown, self.unpublished = mask(shown), mask(unpublished)
         if (self.unpublished & self.shown).any():
-            raise ValueError(f"cells {np.flatnonzero(self.unpublished & self.shown)[:5].tolist()} are both shown and unpublished")
-        self.hidden = np.zeros(n, dtype=bool) if hidden is None else np.asarray(hidden, dtype=bool).copy()
-        self.hidden |= self.unpublished
+            both = np.flatnonzero(self.unpublished & self.shown)[:5].tolist()
+            raise ValueError(f"cells {both} are both shown and unpublished")
+        self.hidden = mask(hidden) | self.unpublished
         self.floor = np.where(self.unpublished, 0.0, 1.0 if show_zeros else 0.0)
         self.upper = system.upper
         small = (self.values > 0) & (self.values < threshold)
