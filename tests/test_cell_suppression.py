@@ -161,14 +161,44 @@ def test_a_small_cell_shown_earlier_is_reported_not_protected():
     assert pattern.relaxed == ((small, False, 3.0, 5.0), (small, True, 7.0, 5.0))
 
 
+def test_unpublished_cells_are_suppressed_and_their_small_ones_protected_without_a_floor():
+    # the second copy of the table is only implied (never shown): its cells are hidden by
+    # construction, a suppressed cell there may be 0 for the attacker, and its small cells
+    # need their room like any primary
+    one = system_of(RECTANGLE)
+    both = two_copies(one)
+    unpublished = np.zeros(both.n_cells, dtype=bool)
+    unpublished[one.n_cells : 2 * one.n_cells] = True
+    pattern = suppress_system(both, POLICY, unpublished=unpublished)
+    assert pattern.suppressed[unpublished].all()
+    small = np.flatnonzero(unpublished & (both.cell_values == 5))
+    assert pattern.primary[small].all()
+    assert failures(both, pattern, floor=0.0) == []
+
+
+def test_a_linked_table_that_needs_no_more_cells_keeps_the_cells_it_was_given():
+    system = system_of(RECTANGLE)
+    alone = suppress_system(system, POLICY)
+    hidden = alone.suppressed & ~alone.primary  # an earlier output's choice, already enough
+    pattern = suppress_system(system, POLICY, hidden=hidden)
+    assert pattern.method == "exact"
+    assert (pattern.suppressed == alone.suppressed).all()
+    assert failures(system, pattern) == []
+
+
 @pytest.mark.parametrize(
     "masks, problem",
     [
         ({"shown": np.ones(3, dtype=bool)}, "boolean mask over the system's 16 cells"),
         ({"hidden": np.zeros(16, dtype=int)}, "boolean mask"),
         ({"shown": np.eye(16, dtype=bool)[0], "hidden": np.eye(16, dtype=bool)[0]}, "both shown and hidden"),
+        ({"unpublished": np.ones(15, dtype=bool)}, "unpublished must be a boolean mask over the system's 16"),
+        (
+            {"shown": np.eye(16, dtype=bool)[3], "unpublished": np.eye(16, dtype=bool)[3]},
+            r"cells \[3\] are both shown and unpublished",
+        ),
     ],
-    ids=["wrong length", "not boolean", "both"],
+    ids=["wrong length", "not boolean", "both", "unpublished of the wrong length", "shown and unpublished"],
 )
 def test_bad_masks_are_refused_with_the_reason(masks, problem):
     with pytest.raises(ValueError, match=problem):
