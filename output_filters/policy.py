@@ -123,6 +123,17 @@ def load_policy(path: Path | None = None) -> Policy:
         raise PolicyError(f"{path}: {error}") from None
 
 
+# settings of earlier versions, and what replaced them
+RETIRED = {
+    "disclosure": {
+        "suppression_seconds": (
+            "a time limit gave one table different patterns on a busy machine and a quiet one; "
+            "use suppression_work (counted work, never timed; the default 20000 takes up to about 2 s)"
+        ),
+    },
+}
+
+
 def _section(path: Path, name: str, values: dict, cls: type, skip: set[str] = frozenset()) -> dict:
     defaults = cls()
     known = [f.name for f in fields(cls) if f.name not in skip]
@@ -130,6 +141,8 @@ def _section(path: Path, name: str, values: dict, cls: type, skip: set[str] = fr
         raise PolicyError(f"{path}: {name} must be a [{name}] section with keys: {', '.join(known)}")
     checked = {}
     for key, value in values.items():
+        if key in RETIRED.get(name, {}):
+            raise PolicyError(f"{path}: [{name}] {key} is no longer a policy setting: {RETIRED[name][key]}")
         if key not in known:
             raise PolicyError(f"{path}: [{name}] {key} is not a policy setting; known: {', '.join(known)}")
         checked[key] = _typed(path, name, key, value, getattr(defaults, key))

@@ -239,6 +239,12 @@ POLICY_ERRORS = [
     ("blank-mark", '[disclosure]\nmark = " "\n', ["mark"]),
     ("min-length-below-8", "[accounts]\nmin_password_length = 6\n", ["min_password_length", "at least 8"]),
     ("not-toml", "[accounts\n", ["not valid TOML"]),
+    (
+        "retired-suppression-seconds",
+        "[disclosure]\nsuppression_seconds = 2.0\n",
+        ["[disclosure] suppression_seconds is no longer a policy setting", "use suppression_work"],
+    ),
+    ("suppression-work-zero", "[disclosure]\nsuppression_work = 0\n", ["suppression_work", "at least 1"]),
 ]
 
 
