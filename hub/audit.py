@@ -205,7 +205,9 @@ class AuditLog:
         for index, row in enumerate(rows):
             own = _digest(row.previous or "", _stamp(row.at), row.actor, row.event, row.details)
             if own != row.hash:
-                found.append(Problem(row.id, "edited", f"record {row.id} was edited: its content no longer matches its hash"))
+                found.append(
+                    Problem(row.id, "edited", f"record {row.id} was edited: its content no longer matches its hash")
+                )
             elif row.previous != expected:
                 if row.previous in position_of and position_of[row.previous] != index - 1:
                     after = rows[position_of[row.previous]].id
@@ -239,7 +241,9 @@ class AuditLog:
                 )
             elif kept.hash != anchor.hash:
                 found.append(
-                    Problem(anchor.id, "edited", f"record {anchor.id} is not the one the kept head names (its hash differs)")
+                    Problem(
+                        anchor.id, "edited", f"record {anchor.id} is not the one the kept head names (its hash differs)"
+                    )
                 )
         return found
 

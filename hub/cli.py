@@ -21,6 +21,7 @@ from hub import demo as demo_accounts
 from hub import isolation, provisioning
 from hub.accounts import AccountStore
 from hub.audit import AuditLog
+from hub.cli_audit import audit
 from hub.cli_users import user
 from hub.cli_warehouse import register as register_warehouse_commands
 from hub.doctor import doctor
@@ -90,12 +91,23 @@ def demo() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the generated raw institution files here (default: deleted after upload).",
 )
-@click.option("--rebuild", is_flag=True, help="Delete the existing warehouse, accounts and demo first.")
-def demo_build(students: int, seed: int, raw_dir: Path | None, rebuild: bool) -> None:
+@click.option(
+    "--rebuild", is_flag=True, help="Delete the existing warehouse, accounts and demo first (the audit log stays)."
+)
+@click.option(
+    "--archive-audit",
+    is_flag=True,
+    help="With --rebuild: move the audit log to var/audit-archive/ (after a confirmation) and start a new one.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask before archiving the audit log.")
+def demo_build(students: int, seed: int, raw_dir: Path | None, rebuild: bool, archive_audit: bool, yes: bool) -> None:
     """Generate the demo consortium, load it through the upload path, create demo accounts.
 
-    Run again, it reuses what exists.
+    Run again, it reuses what exists. A rebuild keeps the audit log (and records the rebuild in
+    it) unless --archive-audit moves it aside.
     """
+    if archive_audit and not rebuild:
+        raise click.ClickException("--archive-audit only goes with --rebuild")
     existing = read_manifest()
     if existing is not None and not rebuild:
         if (existing.students, existing.seed) != (students, seed):
@@ -107,6 +119,18 @@ def demo_build(students: int, seed: int, raw_dir: Path | None, rebuild: bool) ->
         demo_accounts.ensure_accounts(existing, echo=click.echo)
         return
     if rebuild:
+        if archive_audit:
+            if os.environ.get("ENCLAVE_AUDIT_URL"):
+                raise click.ClickException(
+                    "the audit log is in the database ENCLAVE_AUDIT_URL names: archive it with that database's "
+                    "own tools; a rebuild without --archive-audit keeps it"
+                )
+            if not yes:
+                click.confirm("Move the audit log to var/audit-archive/ and start a new one?", abort=True)
+            archived = _archive_audit()
+            AuditLog().record(_actor(), "audit.archive", archive=str(archived), head=str(_head_of(archived)))
+            click.echo(f"Archived the audit log to {archived}; `enclave audit verify --log {archived}` checks it.")
+        AuditLog().record(_actor(), "demo.rebuild", previous_students=existing.students if existing else None)
         _remove_state()
     policy = load_policy()
     engine = connect()
@@ -133,12 +157,34 @@ def demo_build(students: int, seed: int, raw_dir: Path | None, rebuild: bool) ->
 
 def _remove_state() -> None:
     root = var_dir()
-    for name in ("warehouse.db", "accounts.db", "audit.db"):
+    for name in ("warehouse.db", "accounts.db"):  # never audit.db: nothing deletes the audit log
         (root / name).unlink(missing_ok=True)
     for name in ("demo", "users", "hub"):
         path = root / name
         if path.exists():
             shutil.rmtree(path)
+
+
+def _archive_audit() -> Path:
+    """Move var/audit.db to var/audit-archive/audit-<time>.db (never over an earlier archive)."""
+    from datetime import UTC, datetime
+
+    source = state_path("audit.db")
+    target = state_path("audit-archive", f"audit-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.db")
+    if source.exists():
+        source.rename(target)
+    return target
+
+
+def _head_of(archive: Path) -> str:
+    from sqlalchemy import create_engine
+
+    if not archive.exists():
+        return "empty"
+    engine = create_engine(f"sqlite:///{archive}")
+    head = AuditLog(engine).head()
+    engine.dispose()
+    return str(head) if head else "empty"
 
 
 # ---- reports -----------------------------------------------------------------------------
@@ -257,6 +303,7 @@ def _wait_until_healthy(health: str, hub: subprocess.Popen, timeout: float = 120
 
 
 enclave.add_command(user)
+enclave.add_command(audit)
 enclave.add_command(doctor)
 register_warehouse_commands(enclave)  # institution, elements, data, use (hub/cli_warehouse.py)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 from sqlalchemy import Engine
 
-from hub.accounts import AccountStore
+from hub import flow
 from hub.audit import AuditLog
 from hub.exceptions import HubError
 from warehouse.adoption import adopt, current_adoption, element_set_of_file
@@ -29,20 +29,13 @@ from warehouse.extracts import extract_names
 from warehouse.institutions import SEGMENTS, add_institution, get_institution, list_institutions
 from warehouse.linkage import linkage_rates
 from warehouse.pseudonymize import StudentKeyer, load_secret
-from warehouse.settings import var_dir
-from warehouse.upload import batch_history, current_batch, file_checksum, upload
+from warehouse.upload import batch_history, current_batch, file_checksum
 from warehouse.uses import (
     OWN,
-    add_use,
-    check_can_revoke,
     get_use,
-    grant,
     list_uses,
-    refresh_extracts,
-    remove_use,
-    revoke,
 )
-from warehouse.withdraw import held_rows, withdraw
+from warehouse.withdraw import held_rows
 
 EXPECTED = (HubError, WarehouseError)
 SERVER_ROLES = ("researcher", "author", "admin")  # roles that get a research server
@@ -77,28 +70,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def institution_members(store: AccountStore | None = None) -> dict[str, list[str]]:
-    """Institution code → its active accounts: the users of its own-data use."""
-    members: dict[str, list[str]] = {}
-    for account in (store or AccountStore()).list():
-        if account.active and account.institution:
-            members.setdefault(account.institution, []).append(account.name)
-    return members
-
-
-def refresh(engine: Engine, label: str = "Refreshing extracts", **scope) -> list[str]:
-    """``refresh_extracts`` with the accounts' members and a progress bar; names touched."""
-    with click.progressbar(length=1, label=label, show_pos=True) as bar:
-        return refresh_extracts(engine, institution_members(), progress=_advance(bar), **scope)
-
-
-def refresh_own_grants() -> list[str]:
-    """Rewrite the own-institution uses' manifests from the accounts (no data is read)."""
-    if not (var_dir() / "uses").is_dir():
-        return []  # no extracts yet: the first upload writes them
-    engine = _warehouse()
-    names = [n for n in os.listdir(var_dir() / "uses") if n.startswith(OWN)]
-    return refresh_extracts(engine, institution_members(), names=names, grants_only=True)
+institution_members = flow.institution_members
+refresh_own_grants = flow.refresh_own_grants
 
 
 def _advance(bar) -> Callable[[int, int], None]:
@@ -251,48 +224,24 @@ def data_upload(code: str, year: str, table: str, file: Path, yes: bool) -> None
                 f"{current.rows:,} rows, loaded {current.loaded_at:%Y-%m-%d} by {current.loaded_by}). "
                 f"Replace it with {file.name}?",
             )
-        try:
-            with click.progressbar(length=1, label=f"Checking {file.name}", show_pos=False) as bar:
-                result = upload(
-                    engine,
-                    institution=code,
-                    year=year,
-                    table=table,
-                    path=file,
-                    keyer=StudentKeyer(load_secret()),
-                    loaded_by=_actor(),
-                    progress=_advance(bar),
-                )
-        except UploadRejected as error:
-            AuditLog().record(
-                _actor(),
-                "data.upload.rejected",
+        with click.progressbar(length=1, label=f"Checking {file.name}", show_pos=False) as bar:
+            changed = flow.upload_file(
+                engine,
+                actor=_actor(),
                 institution=code,
                 year=year,
                 table=table,
-                file=file.name,
-                problems=error.problems.total,
+                path=file,
+                keyer=StudentKeyer(load_secret()),
+                progress=_advance(bar),
             )
-            raise
+    result = changed.result
     if result.status == "unchanged":
         click.echo(
             f"Unchanged: this file (sha256 {result.checksum[:12]}...) is already loaded as batch {result.batch_id} "
             f"({result.rows:,} rows of {table} for {code}, {year}); nothing was done."
         )
         return
-    AuditLog().record(
-        _actor(),
-        "data.upload",
-        institution=code,
-        year=year,
-        table=table,
-        file=file.name,
-        checksum=result.checksum,
-        rows=result.rows,
-        batch=result.batch_id,
-        status=result.status,
-        replaced_batch=result.replaced_batch,
-    )
     if result.status == "replaced":
         click.echo(
             f"Replaced batch {result.replaced_batch} with batch {result.batch_id}: {result.rows:,} rows of {table} "
@@ -300,7 +249,7 @@ def data_upload(code: str, year: str, table: str, file: Path, yes: bool) -> None
         )
     else:
         click.echo(f"Loaded batch {result.batch_id}: {result.rows:,} rows of {table} for {code}, {year}.")
-    _refresh_after(engine, institutions=[code], tables=[table])
+    _say_refreshed(changed)
 
 
 @data.command("withdraw")
@@ -320,14 +269,12 @@ def data_withdraw(code: str, year: str | None, yes: bool) -> None:
                 f"Withdraw {code}'s data{f' for {year}' if year else ' of every year'} ({counted} rows) from the "
                 "warehouse and every use's extract? Only uploading the files again brings it back.",
             )
-        result = withdraw(engine, code, _actor(), year)
-    AuditLog().record(
-        _actor(), "data.withdraw", institution=code, year=year, rows=result.rows, batches=list(result.batches)
-    )
+        changed = flow.withdraw_data(engine, actor=_actor(), institution=code, year=year)
+    result = changed.result
     click.echo(
         f"Withdrew {result.total:,} rows of {code} ({len(result.batches)} batches; their records stay for audit)."
     )
-    _refresh_after(engine, institutions=[code])
+    _say_refreshed(changed)
 
 
 @data.command("list")
@@ -355,15 +302,9 @@ def data_linkage() -> None:
         )
 
 
-def _refresh_after(engine: Engine, **scope) -> None:
-    try:
-        touched = refresh(engine, **scope)
-    except OSError as error:
-        raise click.ClickException(
-            f"the warehouse changed, but writing the extracts failed: {error}; fix it, then run `enclave use refresh`"
-        ) from None
-    if touched:
-        click.echo(f"Refreshed extracts: {', '.join(touched)}.")
+def _say_refreshed(changed: flow.Changed) -> None:
+    if changed.refreshed:
+        click.echo(f"Refreshed extracts: {', '.join(changed.refreshed)}.")
 
 
 # ---- approved uses -----------------------------------------------------------------------
@@ -396,25 +337,18 @@ def use_add(
     chosen_elements = _split(elements)
     chosen_institutions = _split(institutions)
     with _expected():
-        added = add_use(
+        changed = flow.add_approved_use(
             engine,
-            name,
+            actor=_actor(),
+            name=name,
             purpose=purpose,
             tables=_split(tables),
             elements=None if chosen_elements in ([], ["all"]) else chosen_elements,
             institutions=None if chosen_institutions == ["all"] else chosen_institutions,
-            created_by=_actor(),
         )
-    AuditLog().record(
-        _actor(),
-        "use.add",
-        use=name,
-        purpose=added.purpose,
-        tables={t: list(c) for t, c in added.tables.items()},
-        institutions=list(added.institutions),
-    )
+    added = changed.result
     click.echo(f"Added use {name}: {', '.join(added.tables)} of {len(added.institutions)} institutions.")
-    _refresh_after(engine, names=[name])
+    _say_refreshed(changed)
     click.echo(f"Grant it with `enclave use grant {name} USER`.")
 
 
@@ -425,14 +359,12 @@ def use_grant(name: str, user: str) -> None:
     """Let USER work on use NAME."""
     engine = _warehouse()
     with _expected():
-        _check_grantee(user)
-        added = grant(engine, name, user, _actor())
-    if not added:
+        changed = flow.grant_use(engine, actor=_actor(), name=name, user=user)
+    if not changed.result:
         click.echo(f"{user} already has use {name}; nothing to do.")
         return
-    AuditLog().record(_actor(), "use.grant", use=name, user=user)
     click.echo(f"Granted use {name} to {user}.")
-    _refresh_after(engine, names=[name], grants_only=True)
+    _say_refreshed(changed)
 
 
 @use.command("revoke")
@@ -443,12 +375,11 @@ def use_revoke(name: str, user: str, yes: bool) -> None:
     """End USER's grant of use NAME; the use's data leaves their workspace."""
     engine = _warehouse()
     with _expected():
-        check_can_revoke(get_use(engine, name), user)
+        flow.check_can_revoke_use(engine, name, user)
         _confirm(yes, f"Revoke use {name} from {user}?")
-        revoke(engine, name, user, _actor())
-    AuditLog().record(_actor(), "use.revoke", use=name, user=user)
+        changed = flow.revoke_use(engine, actor=_actor(), name=name, user=user)
     click.echo(f"Revoked use {name} from {user}.")
-    _refresh_after(engine, names=[name], grants_only=True)
+    _say_refreshed(changed)
 
 
 @use.command("remove")
@@ -460,10 +391,9 @@ def use_remove(name: str, yes: bool) -> None:
     with _expected():
         existing = get_use(engine, name)
         _confirm(yes, f"End use {name} ({', '.join(existing.users) or 'no users'}) and delete its extract?")
-        remove_use(engine, name, _actor())
-    AuditLog().record(_actor(), "use.remove", use=name, users=list(existing.users))
+        changed = flow.remove_approved_use(engine, actor=_actor(), name=name)
     click.echo(f"Ended use {name}.")
-    _refresh_after(engine, names=[name])
+    _say_refreshed(changed)
 
 
 @use.command("list")
@@ -489,22 +419,9 @@ def use_refresh(names: tuple[str, ...]) -> None:
     """Rewrite the extracts of NAMES (default: every use) from the warehouse."""
     engine = _warehouse()
     with _expected():
-        for name in names:
-            if not name.startswith(OWN):
-                get_use(engine, name)
-    touched = refresh(engine, names=list(names) if names else None)
-    AuditLog().record(_actor(), "use.refresh", uses=touched)
+        with click.progressbar(length=1, label="Refreshing extracts", show_pos=True) as bar:
+            touched = flow.refresh_uses(engine, actor=_actor(), names=list(names) or None, progress=_advance(bar))
     click.echo(f"Refreshed extracts: {', '.join(touched) or 'none'}.")
-
-
-def _check_grantee(user: str) -> None:
-    account = AccountStore().get(user)
-    if account is None:
-        raise HubError(f"no account named {user!r}; create it with `enclave user add {user} --role researcher ...`")
-    if not account.active:
-        raise HubError(f"{user}'s account is deactivated; uses are granted to active accounts only")
-    if account.role not in SERVER_ROLES:
-        raise HubError(f"{user} is a {account.role}: reviewers get no research server, so a use would reach nobody")
 
 
 # ---- registration ------------------------------------------------------------------------

@@ -282,7 +282,10 @@ def test_a_log_from_before_the_link_column_is_upgraded(tmp_path):
             at = datetime(2026, 1, 1, 12, n, tzinfo=UTC)
             digest = hashlib.sha256("\x1f".join((previous, at.isoformat(), "admin", "demo.build", "{}")).encode())
             conn.execute(
-                text("INSERT INTO audit_events (at, actor, event, details, hash) VALUES (:a, 'admin', 'demo.build', '{}', :h)"),
+                text(
+                    "INSERT INTO audit_events (at, actor, event, details, hash) "
+                    "VALUES (:a, 'admin', 'demo.build', '{}', :h)"
+                ),
                 {"a": at.replace(tzinfo=None).isoformat(sep=" "), "h": digest.hexdigest()},
             )
             previous = digest.hexdigest()
