@@ -22,6 +22,7 @@ from hub import isolation, provisioning
 from hub.accounts import AccountStore
 from hub.audit import AuditLog
 from hub.cli_audit import audit
+from hub.cli_release import release
 from hub.cli_users import user
 from hub.cli_warehouse import register as register_warehouse_commands
 from hub.doctor import doctor
@@ -304,6 +305,7 @@ def _wait_until_healthy(health: str, hub: subprocess.Popen, timeout: float = 120
 
 enclave.add_command(user)
 enclave.add_command(audit)
+enclave.add_command(release)
 enclave.add_command(doctor)
 register_warehouse_commands(enclave)  # institution, elements, data, use (hub/cli_warehouse.py)
 
