@@ -14,11 +14,14 @@ from hub import isolation, provisioning  # noqa: E402
 from hub.accounts import AccountStore  # noqa: E402
 from hub.roles import load_roles  # noqa: E402
 from hub.web import security_headers  # noqa: E402
-from output_filters.policy import load_policy  # noqa: E402
 from warehouse.settings import REPO, read_or_create_secret, state_path, var_dir  # noqa: E402
 
 c = get_config()  # noqa: F821
-policy = load_policy()
+# Governance (hub.governance): a policy.toml edited by hand, not through an approved proposal,
+# refuses the start.
+from hub.governance import default_governance  # noqa: E402
+
+policy = default_governance().check_governed("hub")
 rules = policy.accounts
 
 port = int(os.environ.get("ENCLAVE_PORT", "8000"))

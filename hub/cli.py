@@ -22,6 +22,7 @@ from hub import isolation, provisioning
 from hub.accounts import AccountStore
 from hub.audit import AuditLog
 from hub.cli_audit import audit
+from hub.cli_policy import policy
 from hub.cli_release import release
 from hub.cli_users import user
 from hub.cli_warehouse import register as register_warehouse_commands
@@ -257,7 +258,10 @@ def serve() -> None:
     url = f"http://127.0.0.1:{port}/"
     try:
         decided = isolation.decide()
-    except HubError as error:
+        from hub.governance import default_governance
+
+        default_governance().check_governed(_actor())  # a hand-edited policy.toml refuses the start
+    except EXPECTED as error:
         raise _fail(error) from None
     provision()
     if decided.mode == "users":
@@ -306,6 +310,7 @@ def _wait_until_healthy(health: str, hub: subprocess.Popen, timeout: float = 120
 enclave.add_command(user)
 enclave.add_command(audit)
 enclave.add_command(release)
+enclave.add_command(policy)
 enclave.add_command(doctor)
 register_warehouse_commands(enclave)  # institution, elements, data, use (hub/cli_warehouse.py)
 
