@@ -285,7 +285,10 @@ def notebook(*outputs) -> bytes:
     return json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
 
 
-HTML_TABLE = "<table><tr><th>college</th><th>students</th><th>rate %</th></tr><tr><td>{code}</td><td>{n}</td><td>3</td></tr></table>"
+HTML_TABLE = (
+    "<table><tr><th>college</th><th>students</th><th>rate %</th></tr>"
+    "<tr><td>{code}</td><td>{n}</td><td>3</td></tr></table>"
+)
 
 RECHECKS = [
     # id, file name, content, refused?, text in the finding
