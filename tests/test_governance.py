@@ -194,7 +194,9 @@ def test_rewrite_sets_one_value_and_keeps_the_rest():
 
 
 def test_the_policy_commands(governance, policy_file, monkeypatch):
-    monkeypatch.setattr("hub.cli_policy._governance", lambda: governance)
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("hub.cli.policy"), "_governance", lambda: governance)
     from hub.cli import enclave
 
     def run(*args):

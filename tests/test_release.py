@@ -356,7 +356,9 @@ def test_neutral_labels_replace_every_code_and_follow_the_secret_order():
 
 
 def test_the_release_commands_run_the_whole_flow(desk, table, monkeypatch):
-    monkeypatch.setattr("hub.cli_release._desk", lambda: desk)
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("hub.cli.release"), "_desk", lambda: desk)
     from hub.cli import enclave
 
     def run(*args):
@@ -378,3 +380,12 @@ def test_the_release_commands_run_the_whole_flow(desk, table, monkeypatch):
     assert "rita" in listed.output and "counts.csv" in listed.output
     missing = run("release", "show", "9")
     assert missing.exit_code == 1 and "no release request 9" in missing.output
+
+
+def test_the_readme_diagram_is_the_state_machine():
+    from pathlib import Path
+
+    from hub.release.states import diagram
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"```mermaid\n{diagram()}\n```" in readme

@@ -7,30 +7,17 @@ records both the account and the system user (``via``).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
-from hub.exceptions import HubError
+from hub.cli.errors import actor, call
 from hub.release.desk import ReleaseDesk, Request, default_desk
 from hub.release.states import Status
-from warehouse.exceptions import WarehouseError
-
-
-def _system_user() -> str:
-    return os.environ.get("SUDO_USER") or os.environ.get("USER") or "admin"
 
 
 def _desk() -> ReleaseDesk:
-    return default_desk(via=f"cli:{_system_user()}")
-
-
-def _call(action):
-    try:
-        return action()
-    except (HubError, WarehouseError) as error:
-        raise click.ClickException(str(error)) from None
+    return default_desk(via=f"cli:{actor()}")
 
 
 AS = click.option("--as", "account", help="The Enclave account acting (default: the system user's name).")
@@ -61,7 +48,7 @@ def release() -> None:
 @AS
 def release_request(paths: tuple[Path, ...], purpose: str, account: str | None) -> None:
     """Ask to release FILE... (.ipynb, .html, .csv, .png from a workspace or a report's output)."""
-    request = _call(lambda: _desk().submit(account or _system_user(), list(paths), purpose))
+    request = call(lambda: _desk().submit(account or actor(), list(paths), purpose))
     _say(request)
 
 
@@ -69,7 +56,7 @@ def release_request(paths: tuple[Path, ...], purpose: str, account: str | None) 
 @click.option("--status", type=click.Choice([s.value for s in Status]), help="Only requests in this status.")
 def release_list(status: str | None) -> None:
     """Requests, oldest first: number, status, requester, files, purpose."""
-    found = _call(lambda: _desk().list(Status(status) if status else None))
+    found = call(lambda: _desk().list(Status(status) if status else None))
     for request in found:
         names = ", ".join(f.name for f in request.files)
         click.echo(f"{request.id:>4}  {request.status.value:<10} {request.requester:<16} {names}  ({request.purpose})")
@@ -82,7 +69,7 @@ def release_list(status: str | None) -> None:
 def release_show(request_id: int) -> None:
     """One request: files with checksums, findings, decisions, history."""
     desk = _desk()
-    request = _call(lambda: desk.get(request_id))
+    request = call(lambda: desk.get(request_id))
     click.echo(f"Request {request.id} by {request.requester}: {request.purpose}")
     _say(request)
     for item in request.files:
@@ -91,8 +78,8 @@ def release_show(request_id: int) -> None:
     for decision in request.decisions:
         verdict = "approved" if decision.approve else "rejected"
         click.echo(f"  {decision.institution}: {verdict} by {decision.reviewer} {decision.comment}".rstrip())
-    for at, status, actor, note in desk.history(request.id):
-        click.echo(f"  {at:%Y-%m-%d %H:%M} {status:<10} {actor} {note}".rstrip())
+    for at, status, who, note in desk.history(request.id):
+        click.echo(f"  {at:%Y-%m-%d %H:%M} {status:<10} {who} {note}".rstrip())
 
 
 @release.command("approve")
@@ -101,7 +88,7 @@ def release_show(request_id: int) -> None:
 @AS
 def release_approve(request_id: int, comment: str, account: str | None) -> None:
     """Approve REQUEST_ID for your institution (reviewers; not your own request)."""
-    _say(_call(lambda: _desk().decide(request_id, account or _system_user(), True, comment)))
+    _say(call(lambda: _desk().decide(request_id, account or actor(), True, comment)))
 
 
 @release.command("reject")
@@ -110,7 +97,7 @@ def release_approve(request_id: int, comment: str, account: str | None) -> None:
 @AS
 def release_reject(request_id: int, comment: str, account: str | None) -> None:
     """Reject REQUEST_ID for your institution: it returns to the requester with your comment."""
-    _say(_call(lambda: _desk().decide(request_id, account or _system_user(), False, comment)))
+    _say(call(lambda: _desk().decide(request_id, account or actor(), False, comment)))
 
 
 @release.command("resubmit")
@@ -119,7 +106,7 @@ def release_reject(request_id: int, comment: str, account: str | None) -> None:
 @AS
 def release_resubmit(request_id: int, paths: tuple[Path, ...], account: str | None) -> None:
     """Send a returned request again with corrected FILE...: re-checked and reviewed anew."""
-    _say(_call(lambda: _desk().resubmit(request_id, account or _system_user(), list(paths))))
+    _say(call(lambda: _desk().resubmit(request_id, account or actor(), list(paths))))
 
 
 @release.command("withdraw")
@@ -130,7 +117,7 @@ def release_withdraw(request_id: int, yes: bool, account: str | None) -> None:
     """Withdraw your request (its record stays)."""
     if not yes:
         click.confirm(f"Withdraw release request {request_id}?", abort=True)
-    _say(_call(lambda: _desk().withdraw(request_id, account or _system_user())))
+    _say(call(lambda: _desk().withdraw(request_id, account or actor())))
 
 
 @release.command("files")
@@ -138,7 +125,7 @@ def release_withdraw(request_id: int, yes: bool, account: str | None) -> None:
 def release_files(request_id: int) -> None:
     """Where a released request's files are, with their checksums (SHA256SUMS)."""
     desk = _desk()
-    request = _call(lambda: desk.get(request_id))
+    request = call(lambda: desk.get(request_id))
     if request.status != Status.RELEASED:
         raise click.ClickException(f"request {request_id} is {request.status.value}: nothing is released yet")
     area = desk.release_area(request.id)

@@ -8,28 +8,14 @@ policy in effect (and refuses, like the hub's start, if the file was edited by h
 
 from __future__ import annotations
 
-import os
-
 import click
 
-from hub.exceptions import HubError
+from hub.cli.errors import actor, call
 from hub.governance import Governance, Proposal, default_governance
-from warehouse.exceptions import WarehouseError
-
-
-def _system_user() -> str:
-    return os.environ.get("SUDO_USER") or os.environ.get("USER") or "admin"
 
 
 def _governance() -> Governance:
     return default_governance()
-
-
-def _call(action):
-    try:
-        return action()
-    except (HubError, WarehouseError) as error:
-        raise click.ClickException(str(error)) from None
 
 
 AS = click.option("--as", "account", help="The admin account acting (default: the system user's name).")
@@ -62,7 +48,7 @@ def policy_propose(assignment: str, reason: str, account: str | None) -> None:
     key, sep, value = assignment.partition("=")
     if not sep or not key.strip() or not value.strip():
         raise click.ClickException(f"{assignment!r}: write KEY=VALUE, e.g. threshold=11")
-    _say(_call(lambda: _governance().propose(account or _system_user(), key.strip(), value.strip(), reason)))
+    _say(call(lambda: _governance().propose(account or actor(), key.strip(), value.strip(), reason)))
 
 
 @policy.command("approve")
@@ -71,7 +57,7 @@ def policy_propose(assignment: str, reason: str, account: str | None) -> None:
 @AS
 def policy_approve(proposal_id: int, comment: str, account: str | None) -> None:
     """Approve PROPOSAL_ID for your institution; the last approval puts it in effect."""
-    _say(_call(lambda: _governance().decide(proposal_id, account or _system_user(), True, comment)))
+    _say(call(lambda: _governance().decide(proposal_id, account or actor(), True, comment)))
 
 
 @policy.command("reject")
@@ -80,13 +66,13 @@ def policy_approve(proposal_id: int, comment: str, account: str | None) -> None:
 @AS
 def policy_reject(proposal_id: int, comment: str, account: str | None) -> None:
     """Reject PROPOSAL_ID for your institution: the change does not happen."""
-    _say(_call(lambda: _governance().decide(proposal_id, account or _system_user(), False, comment)))
+    _say(call(lambda: _governance().decide(proposal_id, account or actor(), False, comment)))
 
 
 @policy.command("history")
 def policy_history() -> None:
     """Every proposal, oldest first, with its decisions."""
-    found = _call(lambda: _governance().history())
+    found = call(lambda: _governance().history())
     for proposal in found:
         _say(proposal)
         click.echo(f"  reason: {proposal.reason} ({proposal.created_at:%Y-%m-%d})")
@@ -100,7 +86,7 @@ def policy_show() -> None:
     from hub.governance import policy_values
 
     governance = _governance()
-    values = policy_values(_call(lambda: governance.check_governed(_system_user())))
+    values = policy_values(call(lambda: governance.check_governed(actor())))
     click.echo(f"Policy file {governance.path} (every value as approved):")
     for key, value in values.items():
         click.echo(f"  {key} = {value!r}")
