@@ -134,3 +134,12 @@ def test_archiving_the_audit_log_asks_first_and_is_recorded(demo_copy):
 def test_archive_audit_needs_rebuild(demo_copy):
     result = run("demo", "build", "--archive-audit")
     assert result.exit_code == 1 and "--rebuild" in result.output
+
+
+def test_the_doctor_reports_the_audit_chain(log):
+    from hub.doctor import check_audit
+
+    assert check_audit()[0].level == "OK" and "4 records" in check_audit()[0].what
+    tamper(log, update(events).where(events.c.id == 2).values(actor="x"))
+    [check] = check_audit()
+    assert check.level == "FAIL" and "record 2 was edited" in check.what

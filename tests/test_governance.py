@@ -219,3 +219,14 @@ def test_the_policy_commands(governance, policy_file, monkeypatch):
     policy_file.write_text(policy_file.read_text().replace("threshold = 11", "threshold = 12"))
     refused = run("policy", "show")
     assert refused.exit_code == 1 and "edited by hand" in refused.output
+
+
+def test_the_doctor_fails_on_a_hand_edited_policy(governance, policy_file, monkeypatch):
+    import hub.governance
+    from hub.doctor import check_governed_policy
+
+    monkeypatch.setattr(hub.governance, "default_governance", lambda: governance)
+    assert check_governed_policy()[0].level == "OK"
+    policy_file.write_text(policy_file.read_text().replace("threshold = 10", "threshold = 4"))
+    [check] = check_governed_policy()
+    assert check.level == "FAIL" and "disclosure.threshold" in check.what

@@ -12,7 +12,7 @@ import pytest
 from tests.e2e.hub_client import HubClient
 
 pytestmark = [pytest.mark.e2e]
-PASSWORD = "juniper-harbor-lantern-77"
+PASSWORD = "juniper-harbor-lantern-77"  # the admin made for the admin-action test
 
 
 def wait_for(condition, timeout: float = 60, what: str = "condition"):
@@ -43,20 +43,12 @@ def review(hub, tmp_path_factory):
     member but demo-reviewer's; the file mentions demo-reviewer's institution by its code."""
     own = hub.store().get("demo-reviewer").institution
     codes = members(hub)
-    for code in codes:
-        if code != own:
-            made = hub.enclave(
-                "user",
-                "add",
-                f"rev-{code.lower()}",
-                "--role",
-                "reviewer",
-                "--institution",
-                code,
-                "--password-stdin",
-                input=PASSWORD + "\n",
-            )
-            assert made.returncode == 0, made.stderr
+    accounts = tmp_path_factory.mktemp("accounts") / "reviewers.csv"
+    accounts.write_text(
+        "name,role,institution\n" + "".join(f"rev-{c.lower()},reviewer,{c}\n" for c in codes if c != own)
+    )
+    made = hub.enclave("user", "import", str(accounts), "--yes")
+    assert made.returncode == 0, made.stderr
     table = tmp_path_factory.mktemp("report") / "college_going.csv"
     table.write_text("institution,students,rate %\n" + "".join(f"{c},{40 + i},{50 + i}\n" for i, c in enumerate(codes)))
     made = hub.enclave("release", "request", str(table), "--purpose", "county board brief", "--as", "demo-researcher")
