@@ -21,6 +21,7 @@ from hub import demo as demo_accounts
 from hub import isolation, provisioning
 from hub.accounts import AccountStore
 from hub.audit import AuditLog
+from hub.cli_reports import report
 from hub.cli_users import user
 from hub.cli_warehouse import register as register_warehouse_commands
 from hub.doctor import doctor
@@ -141,62 +142,6 @@ def _remove_state() -> None:
             shutil.rmtree(path)
 
 
-# ---- reports -----------------------------------------------------------------------------
-
-
-@enclave.group()
-def report() -> None:
-    """Standard report templates (papermill, secure kernel)."""
-
-
-@report.command("list")
-def report_list() -> None:
-    """List templates and their parameters."""
-    from templates.runner import list_templates
-
-    for template in list_templates():
-        params = ", ".join(f"{p.name}={p.default!r}" for p in template.parameters)
-        click.echo(f"{template.name}: {template.title}\n    parameters: {params}")
-
-
-@report.command("run")
-@click.argument("name")
-@click.option(
-    "-p",
-    "--parameter",
-    "parameters",
-    multiple=True,
-    nargs=2,
-    metavar="KEY VALUE",
-    help="Set a template parameter (repeatable).",
-)
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory for the executed notebook and the HTML report.",
-)
-def report_run(name: str, parameters: tuple[tuple[str, str], ...], out_dir: Path) -> None:
-    """Run template NAME in the secure kernel; write NAME.ipynb and NAME.html to --out."""
-    from templates.exceptions import TemplateError
-    from templates.runner import run_report
-
-    try:
-        result = run_report(name, dict(parameters), out_dir)
-    except (*EXPECTED, TemplateError) as error:
-        raise _fail(error) from None
-    AuditLog().record(
-        _actor(),
-        "report.run",
-        template=name,
-        parameters=result.parameters,
-        notebook=str(result.notebook),
-        html=str(result.html),
-    )
-    click.echo(f"Wrote {result.notebook}\nWrote {result.html}")
-
-
 # ---- serve -------------------------------------------------------------------------------
 
 
@@ -257,6 +202,7 @@ def _wait_until_healthy(health: str, hub: subprocess.Popen, timeout: float = 120
 
 
 enclave.add_command(user)
+enclave.add_command(report)  # enclave report list|run|batch (hub/cli_reports.py)
 enclave.add_command(doctor)
 register_warehouse_commands(enclave)  # institution, elements, data, use (hub/cli_warehouse.py)
 

@@ -2,7 +2,7 @@
 disaggregations, and the methods text that says so.
 
 The report templates (``templates/*.ipynb``), the explorer (``notebooks/explorer.ipynb``) and
-the batch runner's deciding pass all import this module, so a metric means the same thing
+the runner all import this module, so a metric means the same thing
 wherever it is shown. A metric's ``build(load, years)`` returns its cohort as one record-level
 frame: a row per member of the cohort (a student; for course success an enrollment), indexed
 by the record ids of the table it is drawn from, with the columns
@@ -408,3 +408,14 @@ METRICS: dict[str, Metric] = {
         ),
     )
 }
+
+
+def years_present(load: Loader, tables: Sequence[str]) -> dict[str, set[str]]:
+    """The academic years each table holds (from the labels of a count by year, which the
+    secure kernel may show: no record leaves as a plain value)."""
+    return {t: {str(y) for y in load(t, ["year"]).groupby("year").size().index} for t in tables}
+
+
+def answerable_years(metric: Metric, load: Loader) -> list[str]:
+    """The cohort years the data can answer for ``metric``."""
+    return metric.years(years_present(load, metric.tables))

@@ -2,14 +2,14 @@
 
 ``compute`` makes a report's tables in one fixed order. In the secure kernel each is protected
 by the output filter when it is made (small counts suppressed, enough others to protect the
-totals and the tables shown before, rates only beside shown counts); the templates, the
-explorer and the batch runner's deciding pass display or decide exactly these tables.
+totals and the tables shown before, rates only beside shown counts); the templates and the
+explorer display exactly these tables.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -23,9 +23,10 @@ class Breakdown:
     """The tables of one breakdown of a cohort, as the filter protected them."""
 
     by: str | None  # a disaggregation, or None: the whole cohort by period
-    students: pd.DataFrame | pd.Series  # the denominators: the cohort's size
-    rates: dict[str, pd.DataFrame | pd.Series]  # per outcome
-    counts: dict[str, pd.Series] = field(default_factory=dict)  # numerators per outcome (whole cohort only)
+    students: pd.DataFrame | pd.Series  # the denominators: the cohort's size (a crosstab with margins when by)
+    rates: dict[str, pd.DataFrame | pd.Series]  # per outcome: the share (0-1) with the outcome
+    counts: pd.DataFrame | None = None  # whole cohort only: numerators by period × outcome
+    table: pd.DataFrame | None = None  # whole cohort only: rates by period × outcome
 
 
 @dataclass
@@ -55,7 +56,7 @@ def scope(cohort: pd.DataFrame, institution: str) -> pd.DataFrame:
 
 def compute(metric: Metric, cohort: pd.DataFrame, institution: str, by: Sequence[str], years: Sequence[str]) -> Results:
     """Every table of a report, made in a fixed order: the whole cohort by period, then each
-    disaggregation in the order given (the batch runner's deciding pass relies on the order).
+    disaggregation in the order given.
 
     Counts come first and rates after them, so each rate is one the filter derives from a
     count table it has decided: a rate is shown only where its count and its denominator are.
@@ -70,12 +71,9 @@ def compute(metric: Metric, cohort: pd.DataFrame, institution: str, by: Sequence
             "code and the years (`enclave report list` names the parameters)"
         )
     columns = [o.column for o in metric.outcomes]
-    overall = Breakdown(
-        None,
-        students,
-        rates={c: periods[c].mean() for c in columns},
-        counts={c: periods[c].sum() for c in columns},
-    )
+    counts = periods[columns].sum()
+    table = periods[columns].mean()
+    overall = Breakdown(None, students, rates={c: table[c] for c in columns}, counts=counts, table=table)
     breakdowns = [overall]
     for name in by:
         table = pd.crosstab(rows[name], rows["period"], margins=True)

@@ -1,0 +1,123 @@
+"""``enclave report``: list, run and batch-run the standard report templates.
+
+Thin commands: parameters are checked by ``templates.runner`` (before any kernel starts), the
+reports run in the secure kernel, and each run or batch is written to the audit log through
+``audit_report``, the one place this module touches the audit log.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from hub.audit import AuditLog
+from hub.exceptions import HubError
+from output_filters.exceptions import OutputFilterError
+from templates.exceptions import TemplateError
+from warehouse.exceptions import WarehouseError
+
+EXPECTED = (HubError, WarehouseError, OutputFilterError, TemplateError)
+PARAMETER = click.option(
+    "-p",
+    "--parameter",
+    "parameters",
+    multiple=True,
+    nargs=2,
+    metavar="KEY VALUE",
+    help="Set a template parameter (repeatable); lists are comma-separated. `-p threshold N` raises the "
+    "policy's threshold for this report (never lowers it).",
+)
+OUT = click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the executed notebooks and the HTML reports.",
+)
+
+
+def audit_report(event: str, **details) -> None:
+    """Record a report event in the audit log (one call, whatever the log's API becomes)."""
+    actor = os.environ.get("SUDO_USER") or os.environ.get("USER") or "admin"
+    AuditLog().record(actor, event, **details)
+
+
+@click.group()
+def report() -> None:
+    """Standard report templates (papermill, secure kernel)."""
+
+
+@report.command("list")
+def report_list() -> None:
+    """List templates, what each reports, and their parameters."""
+    from templates.runner import list_templates
+
+    for template in list_templates():
+        click.echo(f"{template.name}: {template.title}")
+        if template.description:
+            click.echo(f"    {template.description}")
+        for p in template.parameters:
+            click.echo(f"    {p.name}={p.default!r}" + (f"  ({p.help})" if p.help else ""))
+
+
+@report.command("run")
+@click.argument("name")
+@PARAMETER
+@OUT
+def report_run(name: str, parameters: tuple[tuple[str, str], ...], out_dir: Path) -> None:
+    """Run template NAME in the secure kernel; write NAME.ipynb and NAME.html to --out."""
+    from templates.runner import run_report
+
+    try:
+        result = run_report(name, dict(parameters), out_dir)
+    except EXPECTED as error:
+        raise click.ClickException(str(error)) from None
+    audit_report(
+        "report.run",
+        template=name,
+        parameters=result.parameters,
+        notebook=str(result.notebook),
+        html=str(result.html),
+    )
+    click.echo(f"Wrote {result.notebook}\nWrote {result.html}")
+
+
+@report.command("batch")
+@click.argument("name")
+@PARAMETER
+@click.option(
+    "--institutions",
+    required=True,
+    metavar="all|CODE,…",
+    help="`all` (every institution of the template's segment in your approved uses) or codes separated by commas.",
+)
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Reports run at a time.")
+@OUT
+def report_batch(
+    name: str, parameters: tuple[tuple[str, str], ...], institutions: str, jobs: int, out_dir: Path
+) -> None:
+    """Run template NAME for each institution; write CODE.ipynb, CODE.html and index.html to --out."""
+    from templates.batch import plan_batch, run_batch
+
+    given = dict(parameters)
+    try:
+        count = len(plan_batch(name, given, institutions))  # every parameter checked before any kernel
+        with click.progressbar(length=count, label=f"{name}: {count} report(s)", show_pos=True) as bar:
+            result = run_batch(name, given, institutions, out_dir, jobs=jobs, progress=lambda _o: bar.update(1))
+    except EXPECTED as error:
+        raise click.ClickException(str(error)) from None
+    audit_report(
+        "report.batch",
+        template=name,
+        parameters={k: v for k, v in given.items()},
+        institutions=[o.institution for o in result.outcomes],
+        failed=[o.institution for o in result.failed],
+        index=str(result.index),
+    )
+    for outcome in result.failed:
+        click.echo(f"FAILED {outcome.institution}: {outcome.error} (see {outcome.notebook or 'no notebook'})", err=True)
+    click.echo(f"Wrote {len(result.outcomes)} report(s) to {out_dir}; index: {result.index}")
+    if result.failed:
+        raise click.exceptions.Exit(1)
