@@ -70,7 +70,7 @@ def test_a_failing_institution_is_reported_and_the_others_run(flaky_template, us
     index = BeautifulSoup(result.index.read_text(), "html.parser")
     links = [a["href"] for a in index.find_all("a") if a["href"].endswith(".html")]
     assert links == [f"{c}.html" for c in codes]
-    assert f"failed: failed in cell" in index.get_text() and "1 failed" in index.get_text()
+    assert "failed: failed in cell" in index.get_text() and "1 failed" in index.get_text()
 
 
 def test_cli_batch_exits_with_an_error_after_running_the_others(flaky_template, demo_copy, tmp_path, monkeypatch):

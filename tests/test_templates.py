@@ -66,14 +66,18 @@ def no_kernel(monkeypatch):
 
 def test_six_templates_are_listed_with_their_parameters():
     templates = {t.name: t for t in runner.list_templates()}
-    assert set(templates) == set(METRICS) == {
-        "college_going",
-        "transfer_level",
-        "course_success",
-        "persistence",
-        "completion",
-        "transfer",
-    }
+    assert (
+        set(templates)
+        == set(METRICS)
+        == {
+            "college_going",
+            "transfer_level",
+            "course_success",
+            "persistence",
+            "completion",
+            "transfer",
+        }
+    )
     for template in templates.values():
         assert {p.name: p.default for p in template.parameters} == {
             "institution": "ALL",
