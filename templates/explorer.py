@@ -35,14 +35,14 @@ class Explorer:
         self.metric = widgets.Dropdown(
             options=[(m.title, m.name) for m in METRICS.values()],
             description="Metric",
-            style={"description_width": "7em"},
+            style={"description_width": "8em"},
         )
-        self.years = widgets.Dropdown(description="Cohort years", style={"description_width": "7em"})
-        self.institution = widgets.Dropdown(description="Institution", style={"description_width": "7em"})
+        self.years = widgets.Dropdown(description="Cohort years", style={"description_width": "8em"})
+        self.institution = widgets.Dropdown(description="Institution", style={"description_width": "8em"})
         self.by = widgets.Dropdown(
             options=[(NO_BREAKDOWN, "")] + [(d.label, d.name) for d in DISAGGREGATIONS.values()],
             description="Break down by",
-            style={"description_width": "7em"},
+            style={"description_width": "8em"},
         )
         self.output = widgets.Output()
         self._held = False

@@ -22,7 +22,7 @@ from output_filters.policy import Policy, load_policy
 from output_filters.summary import decision_count, disclosure_summary
 from templates.exceptions import MetricError
 from templates.metrics import ALL, DISAGGREGATIONS, METRICS, Loader, Metric, answerable_years
-from templates.tables import Breakdown, Results, compute
+from templates.tables import Breakdown, Refused, Results, compute
 
 SEGMENT_NAMES = {
     "k12": ("district", "districts"),
@@ -86,17 +86,18 @@ class Report:
         labels = {o.column: o.label for o in m.outcomes}
         order = self.results.periods
         display(Markdown(f"### Rate by {m.period.lower()} (%)"))
-        display((whole.table * 100).round(1).reindex(order).rename(columns=labels).rename_axis(m.period))
+        show(whole.table, lambda t: (t * 100).round(1).reindex(order).rename(columns=labels).rename_axis(m.period))
         display(Markdown(f"### {m.unit.capitalize()} in the cohort and with each outcome"))
-        display(whole.students.reindex(order).rename(f"Cohort ({m.unit})").rename_axis(m.period).to_frame())
-        display(whole.counts.reindex(order).rename(columns=labels).rename_axis(m.period))
-        chart_rates(
-            {labels[c]: _values(whole.rates[c].reindex(order) * 100) for c in whole.rates},
-            order,
-            f"{m.title}, {scope_text(m, self.institution)}",
-            m.period,
-            self.policy.mark,
-        )
+        show(whole.students, lambda t: t.reindex(order).rename(f"Cohort ({m.unit})").rename_axis(m.period).to_frame())
+        show(whole.counts, lambda t: t.reindex(order).rename(columns=labels).rename_axis(m.period))
+        if not isinstance(whole.table, Refused):
+            chart_rates(
+                {labels[c]: _values(whole.rates[c].reindex(order) * 100) for c in whole.rates},
+                order,
+                f"{m.title}, {scope_text(m, self.institution)}",
+                m.period,
+                self.policy.mark,
+            )
 
     def breakdowns(self) -> None:
         """One section per disaggregation: rates and counts by group and period, and a chart."""
@@ -106,16 +107,27 @@ class Report:
             display(Markdown(f"## By {label.lower()}"))
             columns = [*self.results.periods, ALL_LABEL]
             for outcome in m.outcomes:
-                rate = part.rates[outcome.column]
                 display(Markdown(f"### {outcome.label}: rate (%) by {label.lower()} and {m.period.lower()}"))
-                display((rate * 100).round(1).reindex(columns=columns).rename_axis(index=label, columns=m.period))
+                show(
+                    part.rates[outcome.column],
+                    lambda t, columns=columns, label=label: (
+                        (t * 100).round(1).reindex(columns=columns).rename_axis(index=label, columns=m.period)
+                    ),
+                )
             display(Markdown(f"### {m.unit.capitalize()} in the cohort by {label.lower()}"))
-            display(part.students.reindex(columns=columns).rename_axis(index=label, columns=m.period))
+            show(
+                part.students,
+                lambda t, columns=columns, label=label: t.reindex(columns=columns).rename_axis(
+                    index=label, columns=m.period
+                ),
+            )
             for outcome in m.outcomes:
                 rate = part.rates[outcome.column]
+                if isinstance(rate, Refused):
+                    continue
                 groups = [g for g in rate.index if g != ALL_LABEL]
                 chart_rates(
-                    {p: _values(rate[p].reindex(groups) * 100) for p in self.results.periods},
+                    {p: _values(rate[p].reindex(groups) * 100) for p in self.results.periods if p in rate.columns},
                     groups,
                     f"{outcome.label} by {label.lower()}, {scope_text(m, self.institution)}",
                     label,
@@ -125,7 +137,11 @@ class Report:
     def disclosure(self) -> None:
         """What the output filter suppressed in this report, from its own record."""
         summary = disclosure_summary(self.first_decision)
-        display(Markdown(summary.markdown()))
+        lines = [summary.markdown()]
+        refused = self.results.refused()
+        if refused:
+            lines.append(f"- {len(refused)} table(s) refused by the filter and left out, each with its reason above.")
+        display(Markdown("\n".join(lines)))
 
 
 def start(
@@ -136,7 +152,6 @@ def start(
         raise MetricError(f"no metric named {metric!r}; metrics: {', '.join(METRICS)}")
     m = METRICS[metric]
     load = _data_loader() if load is None else load
-    first = decision_count()
     available = answerable_years(m, load)
     chosen = list(years) or available
     outside = [y for y in chosen if y not in available]
@@ -146,6 +161,7 @@ def start(
             f"the data answer {', '.join(available) or 'no year'}"
         )
     cohort = m.build(load, chosen)
+    first = decision_count()  # the filter's decisions from here on are this report's tables
     results = compute(m, cohort, institution, list(disaggregations), chosen)
     report = Report(m, institution, chosen, list(disaggregations), load_policy(), results, first)
     by = ", ".join(DISAGGREGATIONS[d].label.lower() for d in disaggregations) or "none"
@@ -159,6 +175,14 @@ def start(
 
 
 # ---- helpers ------------------------------------------------------------------------------------
+
+
+def show(table, layout) -> None:
+    """Display ``layout(table)``, or the filter's reason where it refused the table."""
+    if isinstance(table, Refused):
+        display(Markdown(f"*Not shown: the output filter refused this table.* {table.reason}"))
+    else:
+        display(layout(table))
 
 
 def _values(series: pd.Series) -> list[float]:

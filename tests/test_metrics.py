@@ -257,3 +257,25 @@ def test_an_empty_cohort_is_a_clear_error(load):
     metric = METRICS["persistence"]
     with pytest.raises(MetricError, match="no students in the cohort for institution 'C9'"):
         compute(metric, metric.build(load, ["2023-24"]), "C9", [], ["2023-24"])
+
+
+def test_a_table_the_filter_refuses_is_kept_with_its_reason_and_shown_as_such(monkeypatch):
+    from output_filters.exceptions import DisclosureError
+    from templates import report
+    from templates.report import show
+    from templates.tables import Refused, attempt
+
+    def refuse():
+        raise DisclosureError("this table would let a small cell be narrowed down", rule="linked tables")
+
+    refused = attempt(refuse)
+    assert refused == Refused("this table would let a small cell be narrowed down")
+    assert attempt(lambda: 42) == 42
+    shown = []
+    monkeypatch.setattr(report, "display", lambda obj: shown.append(getattr(obj, "data", obj)))
+    show(refused, lambda table: table)
+    show(7, lambda table: table * 2)
+    assert shown == [
+        "*Not shown: the output filter refused this table.* this table would let a small cell be narrowed down",
+        14,
+    ]
