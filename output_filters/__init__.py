@@ -9,10 +9,33 @@ kernel does to a table (keeping its shape); ``DisclosureError``. The IPython ext
 secure kernel loads is ``output_filters.kernel.extension``.
 """
 
-from output_filters.engine.secondary import Suppression, attack, protect, protect_tables
-from output_filters.engine.suppress import Protection, protect_counts
-from output_filters.exceptions import DisclosureError, OutputFilterError, PolicyError
-from output_filters.policy import AccountRules, Policy, load_policy
+from importlib import import_module
+
+# Imported on first use, so that the parts that need only the policy or the seal (the hub, the
+# user server's guard) do not load pandas and the suppression engine at every start.
+_HOMES = {
+    "Suppression": "output_filters.engine.secondary",
+    "attack": "output_filters.engine.secondary",
+    "protect": "output_filters.engine.secondary",
+    "protect_tables": "output_filters.engine.secondary",
+    "Protection": "output_filters.engine.suppress",
+    "protect_counts": "output_filters.engine.suppress",
+    "DisclosureError": "output_filters.exceptions",
+    "OutputFilterError": "output_filters.exceptions",
+    "PolicyError": "output_filters.exceptions",
+    "AccountRules": "output_filters.policy",
+    "Policy": "output_filters.policy",
+    "load_policy": "output_filters.policy",
+}
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'output_filters' has no attribute {name!r}")
+    value = getattr(import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AccountRules",

@@ -14,9 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from output_filters.engine.ledger import Ledger
 from output_filters.engine.ledger_store import LedgerStore
 from output_filters.policy import Policy
@@ -50,6 +47,9 @@ class FilterSession:
     def record_judged(self, kind: str, values: Any, table: Any, codes: dict, note: str) -> None:
         """Record statistics through the rules: missing before (beside a hidden or empty count)
         count as secondary, hidden by the rules (a small group) as primary."""
+        import numpy as np  # here, not at the top: the user server imports this package without pandas
+        import pandas as pd
+
         before = int(np.asarray(pd.isna(values)).sum())
         after = int(np.asarray(pd.isna(table)).sum())
         self.record(kind, int(np.size(np.asarray(values))), after - before, before, len(codes), note)

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from output_filters import DisclosureError, Policy
-from output_filters.engine import ledger as ledger_module
-from output_filters.engine.ledger import MARGIN, Ledger
+from output_filters.engine import record_set as record_set_module
+from output_filters.engine.ledger import Ledger
 from output_filters.engine.ledger_store import LedgerStore
+from output_filters.engine.record_set import MARGIN
 from tests.attacker import Output, leaks
 from tests.kernel_client import KernelSession
 from warehouse.db import connect
@@ -77,7 +78,7 @@ def test_two_ledgers_on_one_store_see_each_others_tables(students, tmp_path):
 
 
 def test_the_ledger_is_bounded(students, tmp_path, monkeypatch):
-    monkeypatch.setattr(ledger_module, "MAX_TABLES", 3)
+    monkeypatch.setattr(record_set_module, "MAX_TABLES", 3)
     store = LedgerStore(tmp_path / "ledger")
     ledger = Ledger(Policy(), store)
     for dims in (["institution"], ["ethnicity"], ["gender"], ["first_time"], ["promise_grant"]):
@@ -149,3 +150,47 @@ def test_a_kernel_restart_keeps_the_ledger(demo_var, tmp_path):
     assert not before.errors and before.texts == after.texts
     assert note.texts and "suppressed" in note.texts[0]
     assert list((tmp_path / "ledger").glob("*.json"))
+
+
+DETERMINISM = r"""
+import json, sys
+import numpy as np, pandas as pd
+from output_filters import DisclosureError, Policy
+from output_filters.engine.ledger import Ledger
+from warehouse.db import connect
+from warehouse.read import read_table
+frame = read_table(connect(sys.argv[1]), "cc_students")
+ledger, shown = Ledger(Policy()), []
+for mask, dims in ((None, ["institution", "ethnicity"]), ("first_time", ["ethnicity", "gender"]),
+                   (None, ["ethnicity", "first_time", "gender"]), ("gender", ["institution", "promise_grant"])):
+    part = frame if mask is None else frame[frame[mask] == (True if mask == "first_time" else "F")]
+    try:
+        p = ledger.publish("s", part.index.to_numpy(), [(d, frame.index.to_numpy(), frame[d].to_numpy()) for d in dims])
+    except DisclosureError as error:
+        shown.append(str(error))
+        continue
+    shown.append(sorted((repr(k), None if np.isnan(v) else v) for k, v in p.values.items()))
+print(json.dumps(shown))
+"""
+
+
+def test_the_same_session_gives_the_same_answers_in_other_processes_under_load(demo_var, tmp_path):
+    """No clock decides anything: two runs of the same tables, one beside busy loops on both cores."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "session.py"
+    script.write_text(DETERMINISM)
+    url = f"sqlite:///{demo_var / 'warehouse.db'}"
+    quiet = subprocess.run([sys.executable, str(script), url], capture_output=True, text=True, check=True).stdout
+    busy = [
+        subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 120\nwhile time.time() < end: pass"])
+        for _ in range(2)
+    ]
+    try:
+        loaded = subprocess.run([sys.executable, str(script), url], capture_output=True, text=True, check=True).stdout
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    assert quiet == loaded and len(quiet) > 100

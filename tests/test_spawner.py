@@ -224,3 +224,25 @@ def test_other_roles_start_in_a_prepared_home(store, examples, monkeypatch, isol
     assert asyncio.run(spawner.start()) == ("127.0.0.1", 54321)
     reports = [hub.spawner.REPORTS_FOLDER] if name in ("ann", "root") else []  # authors and admins run reports
     assert started == [(name, 0o700, sorted([*reports, "welcome.ipynb"]))]
+
+
+def test_a_user_servers_own_modules_leave_pandas_and_the_engine_unloaded():
+    """The server-side guard needs only the seal: every server start would otherwise pay for
+    pandas and the suppression engine (about a second of CPU each, ten users at once)."""
+    import subprocess
+
+    code = (
+        "import sys, output_filters.server.guard, hub.user_server.contents, hub.user_server.lockdown;"
+        "from output_filters import load_policy, DisclosureError;"
+        "heavy = ('pandas', 'scipy', 'highspy', 'output_filters.engine.secondary');"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys; from output_filters import protect; print('pandas' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "True"

@@ -49,20 +49,19 @@ def protect_counts(
     (In a kernel, count tables go through the session's ledger instead, protected together with
     every table shown before: ``output_filters.guards.counting``.)
     """
-    linked = None
     if isinstance(counts, pd.Series):
-        parts = _full(protect(counts, policy, margins_name=margins_name), linked, policy)
+        parts = _full(protect(counts, policy, margins_name=margins_name), policy)
         return Protection(*(_reindexed(part, counts.index) for part in parts))
     if counts.index.nlevels == 1 and counts.columns.nlevels == 1:
-        parts = _full(protect(counts, policy, margins_name=margins_name), linked, policy)
+        parts = _full(protect(counts, policy, margins_name=margins_name), policy)
         rows = [*counts.index, margins_name] if margins else list(counts.index)
         cols = [*counts.columns, margins_name] if margins else list(counts.columns)
         return Protection(*(part.loc[rows, cols] for part in parts))
-    return _protect_nested(counts, policy, margins, margins_name, linked)
+    return _protect_nested(counts, policy, margins, margins_name)
 
 
-def _full(result: Suppression, linked, policy: Policy) -> tuple:
-    """The engine's table with every margin and its masks, after the linked-table check.
+def _full(result: Suppression, policy: Policy) -> tuple:
+    """The engine's table with every margin and its masks.
 
     With ``show_zeros`` off, zero cells are hidden too (as suppressed, without a protection
     requirement: hiding them only leaves an attacker less to work with).
@@ -79,7 +78,7 @@ def _reindexed(series: pd.Series, index: pd.Index) -> pd.Series:
     return out.astype(series.dtype) if series.dtype == bool else out
 
 
-def _protect_nested(counts: pd.DataFrame, policy: Policy, margins: bool, margins_name: str, linked) -> Protection:
+def _protect_nested(counts: pd.DataFrame, policy: Policy, margins: bool, margins_name: str) -> Protection:
     """A DataFrame with MultiIndex axes: protected as the N-D table it is, shown as pandas shows it."""
     row_levels, col_levels = counts.index.nlevels, counts.columns.nlevels
     names = [f"level_{i}" for i in range(row_levels + col_levels)]
@@ -87,7 +86,7 @@ def _protect_nested(counts: pd.DataFrame, policy: Policy, margins: bool, margins
     flat.index = flat.index.set_names(names[:row_levels])
     flat.columns = flat.columns.set_names(names[row_levels:])
     series = flat.stack(list(range(col_levels)), future_stack=True)
-    full_table, full_primary, full_secondary = _full(protect(series, policy, margins_name=margins_name), linked, policy)
+    full_table, full_primary, full_secondary = _full(protect(series, policy, margins_name=margins_name), policy)
     total_rows = (margins_name,) * row_levels
     total_cols = (margins_name,) * col_levels
 

@@ -21,11 +21,10 @@ from pandas.core import indexing
 
 from kernels.marks import is_record_level
 from output_filters.exceptions import DisclosureError
-from output_filters.guards import registry
+from output_filters.guards import registry, scalars
+from output_filters.guards.callers import from_user_code
 from output_filters.guards.functions import EXTREME_REASON
 from output_filters.guards.reductions import SMALL_LENGTH
-from output_filters.kernel import scalars
-from output_filters.kernel.callers import from_user_code
 from output_filters.policy import Policy
 from output_filters.rules import small_count
 from output_filters.session import FilterSession

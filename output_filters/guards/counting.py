@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from kernels.marks import mark_protected
-from output_filters.engine.ledger import MARGIN
 from output_filters.engine.linear_system import ALL
+from output_filters.engine.record_set import MARGIN
 from output_filters.engine.secondary import protect, suppression_note
 from output_filters.exceptions import DisclosureError
 from output_filters.guards.records import counted

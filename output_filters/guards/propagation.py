@@ -27,8 +27,8 @@ from pandas.core.window import ewm, expanding, rolling
 
 from kernels.marks import mark_of, mark_record_level
 from output_filters.guards import registry
+from output_filters.guards.callers import from_user_code
 from output_filters.guards.records import involves_records
-from output_filters.kernel.callers import from_user_code
 from output_filters.session import FilterSession
 
 MODULE_FUNCTIONS = (
@@ -148,7 +148,7 @@ def join(original, self, other, *args, **kwargs):
 
 def dot(policy, original, self, other, *args, **kwargs):
     """A dot product of two columns of records is a sum over them: a statistic of its records."""
-    from output_filters.kernel import scalars
+    from output_filters.guards import scalars
 
     result = original(self, other, *args, **kwargs)
     if isinstance(result, pd.Series | pd.DataFrame):

@@ -21,13 +21,12 @@ import pandas as pd
 
 from kernels.marks import is_record_level, mark_of, mark_protected, mark_record_level
 from output_filters.exceptions import DisclosureError
-from output_filters.guards import registry
+from output_filters.guards import registry, scalars
+from output_filters.guards.callers import from_user_code
 from output_filters.guards.counting import count_of, count_table
 from output_filters.guards.functions import EXTREME_REASON, as_flag, is_flag
 from output_filters.guards.shares import flag_scalar
 from output_filters.guards.statistics import fuzzy_quantile
-from output_filters.kernel import scalars
-from output_filters.kernel.callers import from_user_code
 from output_filters.rules import Cells, judge, small, small_count
 from output_filters.session import FilterSession
 

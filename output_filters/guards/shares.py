@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from kernels.marks import mark_protected
-from output_filters.engine.ledger import MARGIN
+from output_filters.engine.record_set import MARGIN
 from output_filters.guards.counting import Counts
 from output_filters.rules import Cells, judge
 from output_filters.session import FilterSession

@@ -1,4 +1,5 @@
-"""Tables of record-level data: ``crosstab``, ``pivot_table``, ``value_counts`` and ``describe``.
+"""Tables of record-level data: ``crosstab``, ``pivot_table`` and ``value_counts`` (``describe``:
+``output_filters.guards.describe``).
 
 Counts are count tables decided by the ledger (``output_filters.guards.counting``), shares and
 rates come from them (``output_filters.guards.shares``), other statistics go through the rules,
@@ -15,17 +16,15 @@ import numpy as np
 import pandas as pd
 import pandas.core.reshape.pivot as pivot_module
 from pandas.core.groupby.generic import DataFrameGroupBy, SeriesGroupBy
-from pandas.core.groupby.groupby import GroupBy
 
 from kernels.marks import is_record_level, mark_of, mark_protected
-from output_filters.engine.ledger import MARGIN
+from output_filters.engine.record_set import MARGIN
 from output_filters.exceptions import DisclosureError
-from output_filters.guards import registry, shares
-from output_filters.guards.counting import count_of, count_table
+from output_filters.guards import describe, registry, shares
+from output_filters.guards.counting import count_table
 from output_filters.guards.functions import CUSTOM_REASON, EXTREME_REASON, as_flag, is_flag, kind_of, name_of
-from output_filters.guards.records import group_dims, involves_records, record_dims
-from output_filters.guards.statistics import absolute_sum, fuzzy_quantile, judged, nth_largest
-from output_filters.rules import small
+from output_filters.guards.records import involves_records, record_dims
+from output_filters.guards.statistics import absolute_sum, judged, nth_largest
 from output_filters.session import FilterSession
 
 
@@ -315,109 +314,6 @@ def value_counts(session: FilterSession, original, obj, *args, **kwargs):
     )
 
 
-def describe(session: FilterSession, original, obj, *args, **kwargs):
-    """describe(): counts protected, statistics of small groups suppressed, min/max withheld,
-    percentiles fuzzy when the policy says so."""
-    result = original(obj, *args, **kwargs)
-    notes = ["min and max withheld: they are single students' values"]
-    if session.policy.median == "fuzzy":
-        result = _fuzzy_percentiles(result, obj)
-        notes.append("percentiles are means of the percentiles 5 points either side")
-    frame = result.to_frame() if isinstance(result, pd.Series) else result
-    wide = frame if isinstance(obj, GroupBy) else frame.T  # rows: groups (or the whole); columns: (column, stat)
-    flat = not isinstance(wide.columns, pd.MultiIndex)
-    if flat:
-        wide = wide.set_axis(pd.MultiIndex.from_product([[None], wide.columns]), axis=1)
-    out = wide.astype(object)
-    for column in dict.fromkeys(label[0] for label in wide.columns):
-        block = wide[column]
-        size = block["count"].astype(float) if "count" in block else None
-        for stat in block.columns:
-            label = (column, stat)
-            if stat in ("min", "max"):
-                out[label] = np.nan
-            elif stat == "count":
-                out[label], note = _described_counts(session, obj, column, block[stat])
-                notes.append(note)
-            elif stat in ("unique",):
-                out[label] = block[stat]
-            elif stat == "freq":
-                counts = count_table(session, block[stat].astype(float), None)
-                out[label] = counts.table
-                notes.append(counts.note(session))
-            elif stat == "top":
-                freq = block["freq"].astype(float)
-                out[label] = block[stat].mask(small(freq, session.policy))
-            elif size is not None:
-                out[label] = block[stat].mask(small(size, session.policy))
-    if flat:
-        out = out.droplevel(0, axis=1)
-    table = out if isinstance(obj, GroupBy) else out.T
-    if isinstance(result, pd.Series):
-        table = table.iloc[:, 0].rename(result.name)
-    return mark_protected(table.infer_objects(), "; ".join(dict.fromkeys(n for n in notes if n)))
-
-
-def _described_counts(session: FilterSession, obj, column, counts: pd.Series) -> tuple[pd.Series, str]:
-    """describe()'s count row: the records with a value, per group (a count table) or per column."""
-    if isinstance(obj, GroupBy):
-        source = obj.obj if isinstance(obj, SeriesGroupBy) or column is None else obj._obj_with_exclusions[column]
-        dims = group_dims(obj)
-        present = source.notna().to_numpy()
-        dims = [d[present] for d in dims] if dims else None
-        table = count_table(session, counts.astype(float), dims, sources=(obj.obj,), dropna=obj.dropna)
-        return table.table, table.note(session)
-    values, hidden = [], 0
-    for row in counts.index:  # a row per described column (the Series itself for a Series)
-        source = obj if isinstance(obj, pd.Series) else obj[row]
-        shown = count_of(session, source[source.notna().to_numpy()])
-        values.append(shown)
-        hidden += int(np.isnan(shown))
-    note = f"{hidden} count{'s' if hidden != 1 else ''} suppressed" if hidden else ""
-    return pd.Series(values, index=counts.index, dtype=float), note
-
-
-def scalar_count(session: FilterSession, records: pd.Series | pd.DataFrame, value) -> object:
-    """The number of ``records`` (a subset of a record set), decided by the ledger: an int, or
-    the mark's stand-in (``output_filters.kernel.scalars``) if it must be suppressed."""
-    from output_filters.kernel import scalars
-
-    if np.isnan(count_of(session, records)):
-        return scalars.hidden_count(int(value), session.policy)
-    return int(value)
-
-
-def _fuzzy_percentiles(result, obj):
-    """Replace describe()'s exact percentiles (rows or columns named like "50%")."""
-    labels = result.index if not isinstance(obj, GroupBy) else result.columns
-    stats = labels.get_level_values(-1) if isinstance(labels, pd.MultiIndex) else labels
-    percents = sorted({label for label in stats if isinstance(label, str) and label.endswith("%")})
-    if not percents:
-        return result
-    qs = [float(label[:-1]) / 100 for label in percents]
-    if isinstance(obj, pd.DataFrame):
-        numeric = obj.select_dtypes("number")
-    elif isinstance(obj, DataFrameGroupBy):
-        numeric = obj[list(obj._obj_with_exclusions.select_dtypes("number").columns)]
-    else:
-        numeric = obj
-    fuzzy = fuzzy_quantile(lambda at: numeric.quantile(at), qs)
-    result = result.copy()
-    for q, label in zip(qs, percents, strict=True):
-        if isinstance(obj, GroupBy):
-            part = fuzzy.xs(q, level=-1) if isinstance(fuzzy.index, pd.MultiIndex) else fuzzy
-            if isinstance(result.columns, pd.MultiIndex):
-                for column in dict.fromkeys(result.columns.get_level_values(0)):
-                    result[(column, label)] = part[column] if isinstance(part, pd.DataFrame) else part
-            else:
-                result[label] = part
-        elif isinstance(result, pd.Series):
-            result[label] = fuzzy.loc[q] if isinstance(fuzzy, pd.Series) else fuzzy
-        else:
-            result.loc[label] = fuzzy.loc[q].reindex(result.columns)
-    return result
-
-
 def install(session: FilterSession) -> None:
     """Wrap crosstab, pivot_table, value_counts and describe (idempotent)."""
 
@@ -431,6 +327,6 @@ def install(session: FilterSession) -> None:
     for owner in (pd.Series, pd.DataFrame):
         registry.guard(owner, "value_counts", partial(value_counts, session), when=on_records, outermost=True)
     for owner in (DataFrameGroupBy, SeriesGroupBy, pd.Series, pd.DataFrame):
-        registry.guard(owner, "describe", partial(describe, session), when=on_records, outermost=True)
+        registry.guard(owner, "describe", partial(describe.describe, session), when=on_records, outermost=True)
     # DataFrame.pivot_table calls the module function: guarded through it.
     _ = is_record_level

@@ -12,7 +12,7 @@ import types
 
 from output_filters import guards
 from output_filters.exceptions import DisclosureError
-from output_filters.kernel.callers import LIBRARY_PREFIXES
+from output_filters.guards.callers import LIBRARY_PREFIXES
 from output_filters.kernel.gate import KEY_VARIABLE, Gate
 from output_filters.kernel.tamper import Watch
 from output_filters.policy import load_policy

@@ -19,8 +19,8 @@ from typing import Any
 import IPython.core.display_functions as display_functions
 
 from output_filters.guards import registry
+from output_filters.guards.callers import from_user_code
 from output_filters.kernel import events
-from output_filters.kernel.callers import from_user_code
 
 
 class Watch:
