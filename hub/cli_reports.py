@@ -103,9 +103,11 @@ def report_batch(
 
     given = dict(parameters)
     try:
-        count = len(plan_batch(name, given, institutions))  # every parameter checked before any kernel
-        with click.progressbar(length=count, label=f"{name}: {count} report(s)", show_pos=True) as bar:
-            result = run_batch(name, given, institutions, out_dir, jobs=jobs, progress=lambda _o: bar.update(1))
+        plans = plan_batch(name, given, institutions)  # every parameter checked before any kernel
+        with click.progressbar(length=len(plans), label=f"{name}: {len(plans)} report(s)", show_pos=True) as bar:
+            result = run_batch(
+                name, given, institutions, out_dir, jobs=jobs, progress=lambda _o: bar.update(1), plans=plans
+            )
     except EXPECTED as error:
         raise click.ClickException(str(error)) from None
     audit_report(

@@ -106,11 +106,14 @@ def run_batch(
     jobs: int = 1,
     progress: Callable[[Outcome], None] | None = None,
     catalog: Catalog | None = None,
+    plans: list[Plan] | None = None,
 ) -> BatchResult:
-    """Run template ``name`` for each institution; write CODE.ipynb, CODE.html and index.html."""
+    """Run template ``name`` for each institution; write CODE.ipynb, CODE.html and index.html.
+
+    ``plans`` (from ``plan_batch``) saves checking the parameters a second time."""
     if jobs < 1:
         raise TemplateError(f"--jobs must be at least 1, not {jobs}")
-    plans = plan_batch(name, given, institutions, catalog)
+    plans = plan_batch(name, given, institutions, catalog) if plans is None else plans
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     outcomes: dict[str, Outcome] = {}

@@ -118,3 +118,28 @@ def test_a_district_in_a_college_batch_is_refused(use_demo, tmp_path):
     district = next(m["code"] for m in manifest["members"] if m["segment"] == "k12")
     with pytest.raises(TemplateError, match=f"but {district} is a K-12 district"):
         batch.plan_batch("persistence", {}, f"{colleges(use_demo)[0]},{district}")
+
+
+def test_an_author_runs_a_batch_from_their_own_secure_kernel(demo_var, tmp_path):
+    """The batch runner inside the secure kernel, as that kernel's account: institutions are
+    checked against its uses, and each report runs in a kernel of its own."""
+    from tests.kernel_client import KernelSession
+
+    session = KernelSession(env={"ENCLAVE_VAR": str(demo_var)}, cwd=str(tmp_path))
+    try:
+        out = session.run(
+            "from templates.batch import run_batch\n"
+            "result = run_batch('persistence', {'years': '2024-25'}, 'all', 'reports', jobs=2)\n"
+            "print('ran', sorted(o.institution for o in result.outcomes if o.ok), 'failed', len(result.failed))",
+            timeout=600,
+        )
+        assert not out.errors, out.all
+        assert f"ran {colleges(demo_var)} failed 0" in out.all
+        refused = session.run("run_batch('persistence', {}, 'NOSUCH', 'elsewhere')")
+        assert "is not an institution in your approved uses" in refused.all
+    finally:
+        session.close()
+    assert sorted(p.name for p in (tmp_path / "reports").glob("*.html")) == sorted(
+        [f"{c}.html" for c in colleges(demo_var)] + ["index.html"]
+    )
+    assert not (tmp_path / "elsewhere").exists()
