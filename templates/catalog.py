@@ -41,10 +41,9 @@ def table_segments() -> dict[str, str]:
     return {name: table.segment for name, table in newest.tables.items()}
 
 
-def read_catalog(user: str | None = ...) -> Catalog:  # type: ignore[assignment]
-    """The catalog of ``user``'s uses (default: the account this process works for)."""
-    who = current_user() if user is ... else user
-    workspace = Workspace(who)
+def read_catalog(workspace: Workspace | None = None) -> Catalog:
+    """The catalog of a workspace (default: the uses of the account this process works for)."""
+    workspace = Workspace(current_user()) if workspace is None else workspace
     kinds = table_segments()
     segments: dict[str, str] = {}
     years: dict[str, set[str]] = {}
@@ -55,4 +54,4 @@ def read_catalog(user: str | None = ...) -> Catalog:  # type: ignore[assignment]
         if segment in SEGMENTS:
             for code in frame["institution"].unique().tolist():
                 segments.setdefault(str(code), segment)
-    return Catalog(segments, years, who)
+    return Catalog(segments, years, workspace.user)

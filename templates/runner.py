@@ -24,7 +24,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,6 @@ class Plan:
     template: Template
     values: dict[str, Any]
     threshold: int | None = None  # raised above the policy's, or None
-    catalog: Catalog | None = field(default=None, compare=False)
 
 
 def list_templates() -> list[Template]:
@@ -187,7 +186,7 @@ def plan(name: str, given: dict[str, str], catalog: Catalog | None = None) -> Pl
     threshold = check_threshold(given, load_policy())
     catalog = read_catalog() if catalog is None else catalog
     check_values(template, values, catalog)
-    return Plan(template, values, threshold, catalog)
+    return Plan(template, values, threshold)
 
 
 @contextmanager
