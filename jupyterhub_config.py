@@ -72,6 +72,10 @@ if sso:
 c.Authenticator.auth_refresh_age = 60  # a disabled account's browser session ends within a minute
 c.Authenticator.refresh_pre_spawn = True
 c.JupyterHub.spawner_class = "hub.spawner.EnclaveSpawner"
+if not decided.refused:
+    from hub.spawner import warm_forkserver
+
+    warm_forkserver()  # the zygote imports Jupyter while the hub starts (hub.forkserver)
 c.Spawner.ip = "127.0.0.1"
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120

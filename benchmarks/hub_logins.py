@@ -14,7 +14,7 @@ First one user alone (the baseline, same run), then ``--users`` at once. Loopbac
 wait has a deadline; nothing is retried. Prints p50 and p95 per step and login → first cell;
 the target is p95 <= 10 s for login → first cell with 10 users on a 2-core machine.
 
-    .venv/bin/python benchmarks/hub_logins.py [--users 10]
+    .venv/bin/python benchmarks/hub_logins.py [--users 10] [--hub-log FILE]
 """
 
 from __future__ import annotations
@@ -58,17 +58,18 @@ def enclave(env: dict[str, str], *args: str, input: str | None = None) -> str:
     return done.stdout
 
 
-def start_hub(state: Path) -> tuple[subprocess.Popen, str, dict[str, str]]:
+def start_hub(state: Path, log: Path | None) -> tuple[subprocess.Popen, str, dict[str, str]]:
     ports = {name: str(free_port()) for name in ("ENCLAVE_PORT", "ENCLAVE_HUB_PORT", "ENCLAVE_PROXY_API_PORT")}
     env = {k: v for k, v in os.environ.items() if k != "ENCLAVE_ISOLATION"}
     if os.geteuid() != 0:
         env["ENCLAVE_ISOLATION"] = "off"
     env.update(ENCLAVE_VAR=str(state), **ports)
+    output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the hub's whole life
     process = subprocess.Popen(
         [sys.executable, "-m", "hub.cli", "serve"],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
         cwd=REPO,
         start_new_session=True,
     )
@@ -122,6 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--students", type=int, default=1000)
+    parser.add_argument("--hub-log", type=Path, help="append the hub's output (and its servers') to this file")
     args = parser.parse_args()
     top = Path(tempfile.mkdtemp(prefix="enclave-bench-", dir="/tmp"))
     top.chmod(0o711)
@@ -149,7 +151,7 @@ def main() -> None:
                 "--password-stdin",
                 input=PASSWORD,
             )
-        process, url, _ = start_hub(state)
+        process, url, _ = start_hub(state, args.hub_log)
         print(f"hub at {url}; 1 user alone, then {args.users} at once", flush=True)
         alone = one_user(url, names[0])
         with ThreadPoolExecutor(max_workers=args.users) as pool:

@@ -17,6 +17,9 @@
 - ``empty_warehouse_url``: the same, but with no schema at all (for the migrations).
 - ``backend`` (module): parametrized ``sqlite`` / ``postgresql``, for a module that builds a
   warehouse once (``new_warehouse``) and gives each test a copy (``copy_warehouse``).
+- ``system_accounts_removed`` (session, autouse, as root): the ``enc-*`` system accounts and
+  groups the session made are deleted at its end (the system id range is small: left behind,
+  a few runs would exhaust it), except those a process still runs as.
 """
 
 from __future__ import annotations
@@ -34,6 +37,59 @@ from tests.postgres import PostgresServer, PostgresUnavailable
 
 DEMO_STUDENTS = 3000
 DEMO_SEED = 7
+
+
+def _enclave_ids() -> tuple[set[str], set[str]]:
+    import grp
+    import pwd
+
+    users = {entry.pw_name for entry in pwd.getpwall() if entry.pw_name.startswith("enc-")}
+    groups = {entry.gr_name for entry in grp.getgrall() if entry.gr_name.startswith("enc-")}
+    return users, groups
+
+
+def _ids_in_use() -> set[int]:
+    import psutil
+
+    used: set[int] = set()
+    for process in psutil.process_iter():
+        try:
+            used.update(process.uids())
+            used.update(process.gids())
+            used.update(int(g) for g in _supplementary(process.pid))
+        except (psutil.Error, OSError):
+            continue
+    return used
+
+
+def _supplementary(pid: int) -> list[str]:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Groups:"):
+            return line.split()[1:]
+    return []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def system_accounts_removed():
+    if os.geteuid() != 0:
+        yield
+        return
+    import grp
+    import pwd
+
+    users_before, groups_before = _enclave_ids()
+    yield
+    users_after, groups_after = _enclave_ids()
+    busy = _ids_in_use()
+    for name in sorted(users_after - users_before - {"enc-shared"}):
+        if pwd.getpwnam(name).pw_uid not in busy:
+            subprocess.run(["userdel", name], capture_output=True, check=False)
+    for name in sorted(groups_after - groups_before):
+        try:
+            if grp.getgrnam(name).gr_gid not in busy:
+                subprocess.run(["groupdel", name], capture_output=True, check=False)
+        except KeyError:
+            continue  # the user's own group, gone with the user
 
 
 @pytest.fixture(autouse=True)

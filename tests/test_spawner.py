@@ -27,9 +27,11 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
 
 
-def make_spawner(name: str = "alice") -> EnclaveSpawner:
+def make_spawner(name: str = "alice", *, forkserver: bool = False) -> EnclaveSpawner:
+    """A spawner for ``name``; the process start itself is LocalProcessSpawner's (tests fake
+    it), not the fork server's, unless asked."""
     user = SimpleNamespace(name=name, url=f"/user/{name}/", escaped_name=name)
-    return EnclaveSpawner(user=user, hub=Hub())
+    return EnclaveSpawner(user=user, hub=Hub(), forkserver=forkserver)
 
 
 @pytest.fixture
@@ -246,3 +248,50 @@ def test_a_user_servers_own_modules_leave_pandas_and_the_engine_unloaded():
         check=True,
     )
     assert loaded.stdout.strip() == "True"
+
+
+class FakeForks:
+    def __init__(self, error: Exception | None = None):
+        self.requests, self.error = [], error
+
+    def runs(self, script: str) -> bool:
+        return script.endswith("jupyterhub-singleuser")
+
+    async def spawn(self, argv, env, cwd, **extra):
+        if self.error is not None:
+            raise self.error
+        self.requests.append((argv, env, cwd, extra))
+        return 4242
+
+
+def _launched(monkeypatch, forks: FakeForks) -> tuple[EnclaveSpawner, list]:
+    popen = []
+
+    async def fake_start(self):
+        popen.append(self.user.name)
+        return ("127.0.0.1", 54321)
+
+    monkeypatch.setattr(SimpleLocalProcessSpawner, "start", fake_start)
+    monkeypatch.setattr(hub.spawner, "_FORKSERVER", forks)
+    spawner = make_spawner("alice", forkserver=True)
+    spawner.isolation_mode, spawner.isolation_shared = "off", False  # the hub's own account
+    spawner.home_dir = "/tmp"
+    asyncio.run(spawner._launch())
+    return spawner, popen
+
+
+def test_a_server_is_forked_with_the_spawners_command_environment_and_home(monkeypatch):
+    forks = FakeForks()
+    spawner, popen = _launched(monkeypatch, forks)
+    assert popen == [] and spawner.pid == 4242 and spawner.proc is None
+    [(argv, env, cwd, extra)] = forks.requests
+    assert argv == [*spawner.cmd, *spawner.get_args()] and cwd == "/tmp"
+    assert env["JUPYTER_CONFIG_DIR"] == str(hub.spawner.USER_SERVER_CONFIG)  # get_env(), as for Popen
+    assert extra == {"kernels": True, "uid": None, "gid": None, "groups": []}
+
+
+def test_without_the_fork_server_the_server_starts_as_a_new_process(monkeypatch):
+    from hub.forkserver import ForkServerError
+
+    _spawner, popen = _launched(monkeypatch, FakeForks(ForkServerError("gone")))
+    assert popen == ["alice"]

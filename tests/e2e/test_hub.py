@@ -186,3 +186,51 @@ def test_an_author_runs_a_report_from_her_own_kernel(hub):
     html = (hub.state / "users" / "demo-author" / "reports" / "course_success.html").read_text()
     assert "Course success rate by term" in html and "By race/ethnicity" in html
     assert "report.start(" not in html and "What was suppressed, and why" in html
+
+
+def test_a_kernel_forked_from_the_servers_zygote_is_interrupted_restarted_and_shut_down(hub):
+    """Kernels come from the server's kernel zygote (hub.forkserver), not new interpreters;
+    jupyter_client still reaches them: interrupt, restart and shutdown."""
+    import threading
+    import time
+    from pathlib import Path
+
+    client, kernel_id = _researcher_kernel(hub)
+    name = "demo-researcher"
+    first = client.execute(name, kernel_id, "import os\nprint('pid', os.getpid(), os.getppid())")
+    pid, parent = (int(n) for n in re.search(r"pid (\d+) (\d+)", first.text).groups())
+    assert Path(f"/proc/{parent}/cmdline").read_bytes().startswith(b"enclave kernel zygote")
+    assert b"kernels.launcher" in Path(f"/proc/{pid}/cmdline").read_bytes()  # what ps shows
+
+    slow: dict = {}
+    started = time.monotonic()
+    worker = threading.Thread(
+        target=lambda: slow.update(out=client.execute(name, kernel_id, "import time\ntime.sleep(60)", timeout=90))
+    )
+    worker.start()
+    time.sleep(2)
+    assert client.api(name, "POST", f"kernels/{kernel_id}/interrupt").status_code == 204
+    worker.join(timeout=60)
+    assert slow["out"].reply["status"] == "error" and slow["out"].reply["ename"] == "KeyboardInterrupt"
+    assert time.monotonic() - started < 30
+
+    assert client.api(name, "POST", f"kernels/{kernel_id}/restart").status_code == 200
+    again = client.execute(name, kernel_id, "import os\nprint('pid', os.getpid())")
+    new_pid = int(re.search(r"pid (\d+)", again.text).group(1))
+    assert new_pid != pid and not _running(pid)
+
+    assert client.api(name, "DELETE", f"kernels/{kernel_id}").status_code == 204
+    deadline = time.monotonic() + 30
+    while _running(new_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(new_pid)
+
+
+def _running(pid: int) -> bool:
+    from pathlib import Path
+
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in {"Z", "X"}

@@ -26,6 +26,7 @@ import websocket
 from sqlalchemy import update
 
 from hub.accounts import accounts
+from hub.provisioning import system_user
 from tests.e2e.hub_client import HubClient
 
 pytestmark = pytest.mark.e2e
@@ -191,15 +192,13 @@ def disabled_account(m: Matrix) -> None:
 
 
 def servers_of(name: str) -> list[psutil.Process]:
-    """The running user servers of ``name``."""
+    """The running user servers of ``name``: the singleuser processes of its system account."""
+    uid = pwd.getpwnam(system_user(name)).pw_uid
     found = []
-    for process in psutil.process_iter(["cmdline"]):
-        try:
-            if "jupyterhub-singleuser" in " ".join(process.info["cmdline"] or []):
-                if process.environ().get("JUPYTERHUB_USER") == name:
-                    found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
+    for process in psutil.process_iter(["cmdline", "uids"]):
+        if "jupyterhub-singleuser" in " ".join(process.info["cmdline"] or []) and process.info["uids"]:
+            if process.info["uids"].real == uid:
+                found.append(process)
     return found
 
 

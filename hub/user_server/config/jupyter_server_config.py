@@ -13,6 +13,9 @@ c.KernelSpecManager.kernel_dirs = [os.path.join(sys.prefix, "share", "jupyter", 
 c.KernelSpecManager.ensure_native_kernel = False
 c.KernelSpecManager.allowed_kernelspecs = {"enclave"}
 c.MappingKernelManager.default_kernel_name = "enclave"
+# Kernels forked from the server's kernel zygote (pandas and the filter already imported) when
+# the hub's fork server started this server; otherwise new interpreters.
+c.KernelProvisionerFactory.default_provisioner_name = "enclave-forked-provisioner"
 
 # The guard outside the kernel (output_filters.server.guard): kernels get a sealing key; every
 # kernel->browser message is re-checked, and the contents manager re-checks every notebook
