@@ -1,7 +1,8 @@
 # JupyterHub configuration for Enclave. `make up` runs the hub with this file.
 #
 # Ports (all on 127.0.0.1): ENCLAVE_PORT (public, default 8000), ENCLAVE_HUB_PORT (hub API,
-# default 8081), ENCLAVE_PROXY_API_PORT (proxy API, default 8001). State: var/ (ENCLAVE_VAR).
+# default 8081), ENCLAVE_PROXY_API_PORT (proxy API, default 8001), ENCLAVE_RELEASE_PORT (the
+# release review service, default 8002). State: var/ (ENCLAVE_VAR).
 # ENCLAVE_PUBLIC_URL: the https:// address of the TLS-terminating proxy in front, if any.
 # ENCLAVE_HUB_DB_URL: the hub's own state (default SQLite in var/hub; PostgreSQL to scale out).
 import os
@@ -12,18 +13,23 @@ os.umask(0o077)
 
 from hub import isolation, provisioning  # noqa: E402
 from hub.accounts import AccountStore  # noqa: E402
+from hub.admin_actions import log_request  # noqa: E402
 from hub.roles import load_roles  # noqa: E402
 from hub.web import security_headers  # noqa: E402
-from output_filters.policy import load_policy  # noqa: E402
 from warehouse.settings import REPO, read_or_create_secret, state_path, var_dir  # noqa: E402
 
 c = get_config()  # noqa: F821
-policy = load_policy()
+# Governance (hub.governance): a policy.toml edited by hand, not through an approved proposal,
+# refuses the start.
+from hub.governance import default_governance  # noqa: E402
+
+policy = default_governance().check_governed("hub")
 rules = policy.accounts
 
 port = int(os.environ.get("ENCLAVE_PORT", "8000"))
 hub_port = int(os.environ.get("ENCLAVE_HUB_PORT", "8081"))
 proxy_api_port = int(os.environ.get("ENCLAVE_PROXY_API_PORT", "8001"))
+release_port = int(os.environ.get("ENCLAVE_RELEASE_PORT", "8002"))
 public_url = os.environ.get("ENCLAVE_PUBLIC_URL", "")
 behind_tls = public_url.startswith("https://")
 
@@ -106,7 +112,9 @@ cookie_options = {
     "expires_days": rules.session_hours / 24,
     **({"secure": True} if behind_tls else {}),
 }
-c.JupyterHub.tornado_settings = {"cookie_options": cookie_options}
+# Every request passes the admin-action log (hub.admin_actions): acting on another user's server,
+# tokens or account is recorded in the audit log.
+c.JupyterHub.tornado_settings = {"cookie_options": cookie_options, "log_function": log_request}
 if behind_tls:
     c.JupyterHub.tornado_settings["headers"] = security_headers()
 
@@ -124,6 +132,16 @@ c.JupyterHub.services = [
         ],
     },
     {"name": "enclave-cli", "api_token": read_or_create_secret("cli-token").decode()},
+    # The release review page (hub.release.service) at /services/release/, logged in by the hub.
+    {
+        "name": "release",
+        "url": f"http://127.0.0.1:{release_port}",
+        "command": [sys.executable, "-m", "hub.release.service"],
+        "oauth_no_confirm": True,
+        "display": True,
+        "environment": {k: v for k, v in os.environ.items() if k.startswith("ENCLAVE_")},
+        "cwd": str(REPO),
+    },
 ]
 
 c.JupyterHub.logging_config = {

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 
 from hub.accounts import ROLES, AccountStore, generate_password
-from hub.cli_warehouse import refresh_own_grants
+from hub.flow import refresh_own_grants
 from output_filters.policy import AccountRules
 from warehouse.demo import DemoManifest
 from warehouse.institutions import SEGMENTS

@@ -5,7 +5,8 @@ anyone logs in); the command fails when any check fails. What it checks: the iso
 the hub would choose; the modes and owners of var/ and the secrets; that no user's system
 account can read the secrets, the databases or another user's home (tried for real, as that
 account, when the hub runs as root); that the user servers' configuration cannot be written
-by them; TLS in front; the policy; the idle culler; the proxy.
+by them; TLS in front; the policy and that it holds the approved values; the audit log's
+chain; the idle culler; the proxy.
 """
 
 from __future__ import annotations
@@ -155,6 +156,43 @@ def check_policy() -> list[Check]:
     ]
 
 
+def check_audit() -> list[Check]:
+    """The audit log's chain holds (the kept head is the administrators' to check)."""
+    from hub.audit import AuditLog
+
+    log = AuditLog()
+    problems = log.problems()
+    if problems:
+        return [Check("FAIL", f"audit log: {problems[0].message}", "enclave audit verify; restore from a backup")]
+    head = log.head()
+    count = head.id if head else 0
+    return [Check("OK", f"audit log: {count} records, the chain holds (keep `enclave audit head` off this machine)")]
+
+
+def check_governed_policy() -> list[Check]:
+    """The policy file holds the approved values (without recording anything)."""
+    from hub.governance import default_governance, policy_values
+
+    governance = default_governance()
+    expected = governance.governed()
+    if expected is None:
+        return [Check("OK", "policy governance: the first hub start records the policy as the baseline")]
+    try:
+        found = policy_values(load_policy(governance.path))
+    except PolicyError:
+        return []  # check_policy says what is wrong with the file
+    changed = sorted(k for k in set(found) | set(expected) if found.get(k) != expected.get(k))
+    if changed:
+        return [
+            Check(
+                "FAIL",
+                f"policy edited by hand: {', '.join(changed)} differ from the approved values; the hub will not start",
+                "restore the approved values; change them with `enclave policy propose`",
+            )
+        ]
+    return [Check("OK", "policy governance: every value is the approved one")]
+
+
 def check_culler() -> list[Check]:
     if importlib.util.find_spec("jupyterhub_idle_culler") is None:
         return [Check("FAIL", "jupyterhub-idle-culler is not installed", "make install")]
@@ -174,7 +212,15 @@ def run_checks(var: Path | None = None) -> list[Check]:
     checks: list[Check] = []
     for check in (check_isolation, check_modes, check_secrets_unreadable):
         checks += check(var)
-    for check in (check_server_config, check_tls, check_policy, check_culler, check_proxy):
+    for check in (
+        check_server_config,
+        check_tls,
+        check_policy,
+        check_governed_policy,
+        check_audit,
+        check_culler,
+        check_proxy,
+    ):
         checks += check()
     return checks
 

@@ -9,3 +9,15 @@ class HubError(Exception):
 
 class AccountError(HubError):
     """An account cannot be created or changed as asked."""
+
+
+class AuditError(HubError):
+    """The audit log cannot be written or read as asked."""
+
+
+class ReleaseError(HubError):
+    """A release request cannot move as asked (wrong status, owner or files)."""
+
+
+class GovernanceError(HubError):
+    """A policy change cannot be proposed or approved, or the policy file was edited by hand."""

@@ -20,6 +20,7 @@ import os
 import pwd
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -56,7 +57,16 @@ def server_account(account: str, *, shared: bool = False) -> str:
 
 
 def _run(*command: str) -> None:
-    subprocess.run(command, check=True, capture_output=True, text=True)
+    for attempt in range(5):
+        try:
+            subprocess.run(command, check=True, capture_output=True, text=True)
+            return
+        except subprocess.CalledProcessError as error:
+            # useradd/groupadd exit 4 (an id already in use) or 10 (/etc/group locked) when
+            # another process creates an account at the same moment: pick again.
+            if error.returncode not in (4, 10) or attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def ensure_user(account: str, *, shared: bool = False) -> pwd.struct_passwd:

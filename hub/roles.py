@@ -5,7 +5,7 @@ Nobody is a JupyterHub admin. The built-in ``user`` role is emptied, so an accou
 pending step (its only group is ``enclave-pending``) has no scope at all:
 
 - ``enclave-member`` (researchers, authors, reviewers, admins): their own server, their own
-  tokens, their own name (``self``);
+  tokens, their own name (``self``), and the release review page (``release`` service);
 - ``enclave-admin`` (admins): the admin page, the list of users and servers, starting and
   stopping servers; no ``access:servers`` and no ``tokens`` on other users' servers: an
   administrator cannot open a researcher's notebooks or kernels.
@@ -16,6 +16,7 @@ service (``enclave-cli``: stops a disabled user's server, deletes their tokens).
 
 from __future__ import annotations
 
+RELEASE_SERVICE = "release"  # the release review page (hub.release.service)
 ROLE_GROUPS = {role: f"role-{role}" for role in ("researcher", "author", "reviewer", "admin")}
 ADMIN_SCOPES = [
     "admin-ui",
@@ -37,7 +38,7 @@ def load_roles() -> list[dict]:
         {
             "name": "enclave-member",
             "description": "An Enclave account: its own server and tokens",
-            "scopes": ["self"],
+            "scopes": ["self", f"access:services!service={RELEASE_SERVICE}"],
             "groups": list(ROLE_GROUPS.values()),
         },
         {

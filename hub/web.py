@@ -14,10 +14,13 @@ it can reach nothing else.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
+import json
 from urllib.parse import quote
 
+from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.handlers.base import BaseHandler
 from jupyterhub.handlers.login import LogoutHandler
 from jupyterhub.orm import APIToken
@@ -182,8 +185,56 @@ class TotpHandler(_AccountPage):
         await self._done(user)
 
 
+# What a user's server may report of its kernels' filter (output_filters.server.events).
+KERNEL_EVENTS = frozenset({"data.load", "output.suppressed", "output.blocked", "output.refused", "tamper"})
+MAX_EVENTS = 50
+
+
+def _plain(value, depth: int = 0):
+    """A detail as the audit keeps it: numbers, short strings, small lists and maps of them."""
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, str):
+        return value[:300]
+    if isinstance(value, list | tuple) and depth < 2:
+        return [_plain(v, depth + 1) for v in list(value)[:20]]
+    if isinstance(value, dict) and depth < 2:
+        return {str(k)[:60]: _plain(v, depth + 1) for k, v in list(value.items())[:20]}
+    return str(value)[:300]
+
+
+class KernelEventsHandler(APIHandler):
+    """Filter events of a user's kernels, posted by their Jupyter server with its hub token.
+
+    The event is recorded under the token's owner, whatever the body says: a server can only
+    speak for its own user. The kernel never writes the audit database.
+    """
+
+    async def post(self) -> None:
+        user = self.current_user
+        if user is None or getattr(user, "kind", "user") != "user":
+            raise web.HTTPError(403, "only a user's server reports kernel events")
+        try:
+            body = json.loads(self.request.body or b"{}")
+            posted = body["events"]
+            assert isinstance(posted, list)
+        except (ValueError, KeyError, AssertionError):
+            raise web.HTTPError(400, 'expected JSON {"events": [{"event": ..., "details": {...}}]}') from None
+        recorded = 0
+        for item in posted[:MAX_EVENTS]:
+            if not isinstance(item, dict) or item.get("event") not in KERNEL_EVENTS:
+                continue
+            details = _plain(item.get("details") or {})
+            details = details if isinstance(details, dict) else {"details": details}
+            details = {k: v for k, v in details.items() if k not in ("event", "name", "actor")}
+            await asyncio.to_thread(self.authenticator.audit, f"kernel.{item['event']}", user.name, **details)
+            recorded += 1
+        self.finish({"recorded": recorded})
+
+
 def handlers() -> list[tuple[str, type]]:
     return [
+        ("/enclave/kernel-events", KernelEventsHandler),
         ("/logout", EnclaveLogoutHandler),
         ("/change-password", ChangePasswordHandler),
         ("/totp", TotpHandler),

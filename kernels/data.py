@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from kernels import events
 from kernels.marks import mark_record_level, register_load
 from warehouse.workspace import Workspace, current_user
 
@@ -50,4 +51,6 @@ def load(name: str, columns: list[str] | None = None) -> pd.DataFrame:
         frame = _workspace().load(name, columns)
     marked = mark_record_level(frame, name, universe=f"table:{name.rpartition('/')[2]}")
     register_load(marked)
+    # For the audit log, through the user's server: what was read, never a value.
+    events.record("data.load", table=name, columns=[str(c) for c in frame.columns], rows=len(frame))
     return marked

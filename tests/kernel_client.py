@@ -1,7 +1,8 @@
 """A real ``enclave`` kernel driven over the Jupyter protocol, for tests.
 
 ``run(code)`` executes a cell and returns an ``Outputs`` holding everything that reached
-the client: streams, results and displays in every MIME type, and errors. Unless ``env``
+the client: streams, results and displays in every MIME type, errors, and the filter's audit
+events (``enclave_event`` messages, which a user's server forwards to the hub). Unless ``env``
 names one, the kernel gets a fresh ledger directory of its own.
 """
 
@@ -21,6 +22,7 @@ class Outputs:
     errors: list[str] = field(default_factory=list)
     widgets: list[str] = field(default_factory=list)  # data of widget (comm) messages, as JSON
     tracebacks: list[str] = field(default_factory=list)  # the text of each error's traceback
+    events: list[dict] = field(default_factory=list)  # the filter's audit events (enclave_event messages)
 
     @property
     def all(self) -> str:
@@ -40,6 +42,7 @@ class KernelSession:
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=120)
+        self.events: list[dict] = []  # every filter event the kernel sent, across cells
 
     def run(self, code: str, timeout: float = 120) -> Outputs:
         outputs = Outputs()
@@ -56,6 +59,9 @@ class KernelSession:
                 outputs.tracebacks.append("\n".join(content.get("traceback", [])))
             elif kind in ("comm_open", "comm_msg"):
                 outputs.widgets.append(json.dumps(content.get("data", {})))
+            elif kind == "enclave_event":
+                outputs.events.append(content)
+                self.events.append(content)
 
         self.client.execute_interactive(code, output_hook=hook, timeout=timeout, allow_stdin=False)
         return outputs

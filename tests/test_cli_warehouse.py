@@ -1,4 +1,4 @@
-"""Tests for the warehouse commands of `enclave` (hub/cli_warehouse.py) with CliRunner, on
+"""Tests for the warehouse commands of `enclave` (hub/cli: institutions, elements, data, uses) with CliRunner, on
 SQLite and PostgreSQL: institution add, elements adopt/list, data upload/withdraw/list/linkage,
 use add/grant/revoke/remove/list/refresh, and the own-data refresh after `user add`. Every
 state change is audited, destructive ones ask first, refusals exit 1 and change nothing."""

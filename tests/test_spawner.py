@@ -250,6 +250,34 @@ def test_a_user_servers_own_modules_leave_pandas_and_the_engine_unloaded():
     assert loaded.stdout.strip() == "True"
 
 
+def test_account_creation_retries_when_another_process_takes_the_id(monkeypatch):
+    """useradd exits 4 when a parallel useradd took the id it chose: it is run again, and any
+    other failure is not hidden."""
+    import subprocess
+
+    from hub import provisioning
+
+    calls = []
+
+    def run(command, **_kwargs):
+        calls.append(command)
+        if len(calls) < 3:
+            raise subprocess.CalledProcessError(4, command)
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(provisioning.subprocess, "run", run)
+    monkeypatch.setattr(provisioning.time, "sleep", lambda _seconds: None)
+    provisioning._run("useradd", "x")
+    assert len(calls) == 3
+
+    def broken(command, **_kwargs):
+        raise subprocess.CalledProcessError(9, command)
+
+    monkeypatch.setattr(provisioning.subprocess, "run", broken)
+    with pytest.raises(subprocess.CalledProcessError):
+        provisioning._run("useradd", "x")
+
+
 class FakeForks:
     def __init__(self, error: Exception | None = None):
         self.requests, self.error = [], error

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from kernels import events
 from kernels.marks import PROTECTED, RECORD, level_of, mark_of
 from output_filters.exceptions import DisclosureError
 from output_filters.guards import registry
@@ -70,6 +71,18 @@ def blocked_notice(obj: pd.DataFrame | pd.Series, policy: Policy, *, as_html: bo
     return text
 
 
+def _audit_blocked(obj: Any, policy: Policy) -> None:
+    """The block in the audit log: the rule and the table's shape (small row counts as a bound)."""
+    rows = len(obj.index)
+    events.record(
+        "output.blocked",
+        rule="record-level data",
+        rows=rows if rows == 0 or rows >= policy.threshold else f"fewer than {policy.threshold}",
+        columns=obj.shape[1] if obj.ndim == 2 else 1,
+        source=(mark_of(obj) or {}).get("source", ""),
+    )
+
+
 def _shown(obj: Any, policy: Policy) -> Any:
     """A plain copy of a protected object: suppressed cells as the mark, coded cells as their code."""
     codes = (mark_of(obj) or {}).get("codes") or {}
@@ -109,6 +122,8 @@ def render(policy: Policy, as_html: bool, original, self, *args, **kwargs):
     level = level_of(self)
     if level == RECORD:
         notice = blocked_notice(self, policy, as_html=as_html)
+        if name == "__repr__":  # once per display (the HTML form is asked for too)
+            _audit_blocked(self, policy)
         buf = kwargs.get("buf") or (args[0] if args and hasattr(args[0], "write") else None)
         if buf is not None:
             buf.write(notice)
@@ -122,6 +137,9 @@ def render(policy: Policy, as_html: bool, original, self, *args, **kwargs):
     note = _note(self, policy)
     if not note:
         return rendered
+    if name == "__repr__":
+        suppressed = int(np.asarray(pd.isna(self)).sum())
+        events.record("output.suppressed", rule=note, shape=list(self.shape), cells=suppressed)
     if as_html:
         return f'{rendered}<p class="enclave-note"><em>{html.escape(note)}</em></p>'
     return f"{rendered}\n{note}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import types
 
+from kernels import events
 from output_filters import guards
 from output_filters.exceptions import DisclosureError
 from output_filters.guards.callers import LIBRARY_PREFIXES
@@ -38,6 +39,7 @@ def load_ipython_extension(ipython) -> None:
 
 def _refusal(shell, etype, value, tb, tb_offset=None):
     """A refusal shows the researcher's own lines and the reason, not the filter's insides."""
+    events.record("output.refused", error=etype.__name__, reason=str(value)[:300])
     kept = []
     while tb is not None:
         if not tb.tb_frame.f_code.co_filename.startswith(LIBRARY_PREFIXES):

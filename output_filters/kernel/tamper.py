@@ -6,7 +6,7 @@ guard is still in place (``output_filters.guards.registry``), that ``sys.stdout`
 IPython's display machinery and the kernel's ``session.send`` are the ones it set up, and it
 watches for direct calls to ``publish_display_data``, ``os.write`` to the standard streams and
 ``%unload_ext``. Once tampered, the kernel shows only a notice until it is restarted, and the
-attempt is recorded (``output_filters.kernel.events``).
+attempt is recorded (``kernels.events``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 import IPython.core.display_functions as display_functions
 
+from kernels import events
 from output_filters.guards import registry
 from output_filters.guards.callers import from_user_code
-from output_filters.kernel import events
 
 
 class Watch:

@@ -32,6 +32,7 @@ import nbformat
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from jupyter_server.services.kernels.kernelmanager import ServerKernelManager
 
+from kernels.events import MESSAGE_TYPE as EVENT_TYPE
 from output_filters.kernel.gate import KEY_VARIABLE, OUTPUT_TYPES, SEAL, notice_content, seal
 
 log = logging.getLogger("enclave.guard")
@@ -127,12 +128,16 @@ class GuardedWebsocketConnection(ZMQChannelsWebsocketConnection):
             key = getattr(self.kernel_manager, "seal_key", None)
             if isinstance(msg_or_parts, dict):
                 msg = msg_or_parts
+                if msg["header"]["msg_type"] == EVENT_TYPE:
+                    return None  # for the audit (output_filters.server.events), not the browser
                 replacement = check_message(key, msg["header"]["msg_type"], msg["content"], msg["metadata"])
                 if replacement is not None:
                     msg["content"], msg["buffers"] = replacement, []
             else:  # v1 binary protocol: [header, parent, metadata, content, *buffers], still packed
                 parts = list(msg_or_parts)
                 header, metadata, content = (self.session.unpack(parts[i]) for i in (0, 2, 3))
+                if header["msg_type"] == EVENT_TYPE:
+                    return None
                 replacement = check_message(key, header["msg_type"], content, metadata)
                 if replacement is not None:
                     msg_or_parts = [*parts[:3], self.session.pack(replacement)]

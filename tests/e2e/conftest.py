@@ -56,6 +56,18 @@ class RunningHub:
             check=False,
         )
 
+    def audit(self) -> list:
+        """The hub's audit log, every event in order."""
+        from sqlalchemy import create_engine
+
+        from hub.audit import AuditLog
+
+        engine = create_engine(f"sqlite:///{self.state / 'audit.db'}")
+        try:
+            return AuditLog(engine).events()
+        finally:
+            engine.dispose()
+
     def store(self):
         from sqlalchemy import create_engine
 
@@ -69,7 +81,8 @@ def running_hub(demo_var: Path, top: Path, extra_env: dict[str, str] | None = No
     """A hub serving a copy of the demo in ``top/var``; stopped with everything it started."""
     state = top / "var"
     shutil.copytree(demo_var, state)
-    ports = {name: free_port() for name in ("ENCLAVE_PORT", "ENCLAVE_HUB_PORT", "ENCLAVE_PROXY_API_PORT")}
+    names = ("ENCLAVE_PORT", "ENCLAVE_HUB_PORT", "ENCLAVE_PROXY_API_PORT", "ENCLAVE_RELEASE_PORT")
+    ports = {name: free_port() for name in names}
     env = {k: v for k, v in os.environ.items() if k != "ENCLAVE_ISOLATION"}  # the hub decides, as in production
     if os.geteuid() != 0:
         env["ENCLAVE_ISOLATION"] = "off"  # a developer's machine: the hub cannot switch users

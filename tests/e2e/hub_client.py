@@ -21,6 +21,7 @@ import websocket
 class Execution:
     outputs: list[dict] = field(default_factory=list)
     reply: dict | None = None
+    messages: list[dict] = field(default_factory=list)  # every message of the cell, any type
 
     @property
     def text(self) -> str:
@@ -140,6 +141,7 @@ class HubClient:
                 if message.get("parent_header", {}).get("msg_id") != msg_id:
                     continue
                 kind = message["header"]["msg_type"]
+                result.messages.append(message)
                 if kind == "execute_reply":
                     result.reply = message["content"]
                 elif kind == "status" and message["content"]["execution_state"] == "idle":

@@ -21,6 +21,9 @@ c.KernelProvisionerFactory.default_provisioner_name = "enclave-forked-provisione
 # kernel->browser message is re-checked, and the contents manager re-checks every notebook
 # written through the server (save, upload, rename, copy).
 c.MappingKernelManager.kernel_manager_class = "output_filters.server.guard.SealedKernelManager"
+# The kernels' filter events (loads, suppressions, blocks, tampering) reach the audit log through
+# this server, posted to the hub under the server's own token (output_filters.server.events).
+c.ServerApp.kernel_manager_class = "output_filters.server.events.AuditingKernelManager"
 c.ServerApp.kernel_websocket_connection_class = "output_filters.server.guard.GuardedWebsocketConnection"
 c.ServerApp.contents_manager_class = "hub.user_server.contents.EnclaveContentsManager"
 

@@ -7,18 +7,14 @@ reports run in the secure kernel, and each run or batch is written to the audit 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from hub.audit import AuditLog
-from hub.exceptions import HubError
-from output_filters.exceptions import OutputFilterError
+from hub.cli.errors import EXPECTED, actor, fail
 from templates.exceptions import TemplateError
-from warehouse.exceptions import WarehouseError
 
-EXPECTED = (HubError, WarehouseError, OutputFilterError, TemplateError)
 PARAMETER = click.option(
     "-p",
     "--parameter",
@@ -40,8 +36,7 @@ OUT = click.option(
 
 def audit_report(event: str, **details) -> None:
     """Record a report event in the audit log (one call, whatever the log's API becomes)."""
-    actor = os.environ.get("SUDO_USER") or os.environ.get("USER") or "admin"
-    AuditLog().record(actor, event, **details)
+    AuditLog().record(actor(), event, **details)
 
 
 @click.group()
@@ -72,8 +67,8 @@ def report_run(name: str, parameters: tuple[tuple[str, str], ...], out_dir: Path
 
     try:
         result = run_report(name, dict(parameters), out_dir)
-    except EXPECTED as error:
-        raise click.ClickException(str(error)) from None
+    except (*EXPECTED, TemplateError) as error:
+        raise fail(error) from None
     audit_report(
         "report.run",
         template=name,
@@ -108,8 +103,8 @@ def report_batch(
             result = run_batch(
                 name, given, institutions, out_dir, jobs=jobs, progress=lambda _o: bar.update(1), plans=plans
             )
-    except EXPECTED as error:
-        raise click.ClickException(str(error)) from None
+    except (*EXPECTED, TemplateError) as error:
+        raise fail(error) from None
     audit_report(
         "report.batch",
         template=name,

@@ -10,7 +10,6 @@ every hub token and session of the user is revoked at once.
 from __future__ import annotations
 
 import csv
-import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,18 +19,14 @@ import click
 from hub import hub_api
 from hub.accounts import NAME, ROLES, AccountStore, generate_password
 from hub.audit import AuditLog
+from hub.cli.errors import actor, call, confirm
 from hub.exceptions import AccountError, HubError
 from output_filters.policy import load_policy
 from warehouse.db import connect, create_schema
 from warehouse.exceptions import WarehouseError
 from warehouse.institutions import get_institution
 
-EXPECTED = (HubError, WarehouseError)
 IMPORT_COLUMNS = ("name", "role", "institution")
-
-
-def _actor() -> str:
-    return os.environ.get("SUDO_USER") or os.environ.get("USER") or "admin"
 
 
 def _store() -> AccountStore:
@@ -43,18 +38,6 @@ def _check_institution(code: str | None) -> None:
         engine = connect()
         create_schema(engine)
         get_institution(engine, code)
-
-
-def _confirm(yes: bool, question: str) -> None:
-    if not yes:
-        click.confirm(question, abort=True)
-
-
-def _run(call):
-    try:
-        return call()
-    except EXPECTED as error:
-        raise click.ClickException(str(error)) from None
 
 
 @click.group()
@@ -76,8 +59,8 @@ def user_add(name: str, institution: str | None, role: str, password_stdin: bool
         _check_institution(institution)
         return store.add(name, role, institution, password, temporary=not password_stdin)
 
-    _run(add)
-    AuditLog().record(_actor(), "user.add", user=name, role=role, institution=institution)
+    call(add)
+    AuditLog().record(actor(), "user.add", user=name, role=role, institution=institution)
     click.echo(f"Created {role} {name}" + (f" at {institution}" if institution else "") + ".")
     if not password_stdin:
         click.echo(f"Password (shown once, not stored): {password}")
@@ -113,7 +96,7 @@ def _state(store: AccountStore, account) -> str:
 def user_show(name: str) -> None:
     """Everything the store knows of NAME's account (never its password)."""
     store = _store()
-    account = _run(lambda: store.get(name) or store.status(name))
+    account = call(lambda: store.get(name) or store.status(name))
     status = store.status(name)
     days = store.rules.password_max_age_days
     expires = "never" if days <= 0 else f"{status.password_changed_at + timedelta(days=days):%Y-%m-%d}"
@@ -136,11 +119,11 @@ def user_show(name: str) -> None:
 def user_disable(name: str, yes: bool) -> None:
     """Disable NAME: no login, server stopped, hub tokens and sessions revoked."""
     store = _store()
-    _run(lambda: store.status(name))
-    _confirm(yes, f"Disable {name}? They cannot log in, and their running server is stopped.")
+    call(lambda: store.status(name))
+    confirm(yes, f"Disable {name}? They cannot log in, and their running server is stopped.")
     store.set_active(name, False)
     ended = hub_api.end_user(name)
-    AuditLog().record(_actor(), "user.disable", user=name, hub=ended)
+    AuditLog().record(actor(), "user.disable", user=name, hub=ended)
     click.echo(f"Disabled {name}; {ended}.")
 
 
@@ -149,8 +132,8 @@ def user_disable(name: str, yes: bool) -> None:
 def user_enable(name: str) -> None:
     """Enable NAME again (the password is unchanged; reset it if in doubt)."""
     store = _store()
-    _run(lambda: store.set_active(name, True))
-    AuditLog().record(_actor(), "user.enable", user=name)
+    call(lambda: store.set_active(name, True))
+    AuditLog().record(actor(), "user.enable", user=name)
     click.echo(f"Enabled {name}.")
 
 
@@ -161,11 +144,11 @@ def user_enable(name: str) -> None:
 def user_reset_password(name: str, reset_totp: bool, yes: bool) -> None:
     """Give NAME a temporary password (printed once), changed at their next login; unlocks them."""
     store = _store()
-    _run(lambda: store.status(name))
+    call(lambda: store.status(name))
     what = "password and second factor" if reset_totp else "password"
-    _confirm(yes, f"Replace {name}'s {what}? Their current password stops working.")
-    temporary = _run(lambda: store.reset_password(name, reset_totp=reset_totp))
-    AuditLog().record(_actor(), "user.reset-password", user=name, totp_reset=reset_totp)
+    confirm(yes, f"Replace {name}'s {what}? Their current password stops working.")
+    temporary = call(lambda: store.reset_password(name, reset_totp=reset_totp))
+    AuditLog().record(actor(), "user.reset-password", user=name, totp_reset=reset_totp)
     click.echo(f"Temporary password for {name} (shown once, not stored): {temporary}")
     click.echo("It must be changed at the next login." + (" The second factor is removed." if reset_totp else ""))
 
@@ -178,16 +161,16 @@ def user_reset_password(name: str, reset_totp: bool, yes: bool) -> None:
 def user_set_role(name: str, role: str, institution: str | None, yes: bool) -> None:
     """Change NAME's role (and institution); it takes effect at their next login."""
     store = _store()
-    account = _run(lambda: store.get(name) or store.status(name))
+    account = call(lambda: store.get(name) or store.status(name))
     code = institution if institution is not None else account.institution
 
     def change():
         _check_institution(code)
         store.set_role(name, role, code)
 
-    _confirm(yes, f"Make {name} a {role}" + (f" at {code}" if code else "") + f" (now a {account.role})?")
-    _run(change)
-    AuditLog().record(_actor(), "user.set-role", user=name, role=role, institution=code, previous=account.role)
+    confirm(yes, f"Make {name} a {role}" + (f" at {code}" if code else "") + f" (now a {account.role})?")
+    call(change)
+    AuditLog().record(actor(), "user.set-role", user=name, role=role, institution=code, previous=account.role)
     click.echo(f"{name} is now a {role}" + (f" at {code}" if code else "") + "; this applies from their next login.")
 
 
@@ -213,11 +196,11 @@ def user_import(file: Path, yes: bool) -> None:
             if store.get(name) is not None:
                 raise AccountError(f"user {name!r} already exists")
             _check_institution(code)
-        except EXPECTED as error:
+        except (HubError, WarehouseError) as error:
             errors.append(f"{where}: {error}")
     if errors:
         raise click.ClickException("nothing was imported:\n  " + "\n  ".join(errors))
-    _confirm(yes, f"Create {len(rows)} accounts from {file}?")
+    confirm(yes, f"Create {len(rows)} accounts from {file}?")
     created = []
     for _number, row in rows:
         password = generate_password()
@@ -228,7 +211,7 @@ def user_import(file: Path, yes: bool) -> None:
             except AccountError:  # a generated password on the common list: draw again
                 password = generate_password()
         created.append((row["name"], password))
-    AuditLog().record(_actor(), "user.import", file=str(file), users=[name for name, _ in created])
+    AuditLog().record(actor(), "user.import", file=str(file), users=[name for name, _ in created])
     click.echo(f"Created {len(created)} accounts. Temporary passwords (shown once, not stored):")
     for name, password in created:
         click.echo(f"  {name:<20} {password}")

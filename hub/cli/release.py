@@ -1,0 +1,134 @@
+"""The ``enclave release`` commands: request, review and release results (principle 4).
+
+Thin commands over ``hub.release.desk``: they validate, confirm, call and print. ``--as``
+names the Enclave account acting (default: the system user running the command); the audit
+records both the account and the system user (``via``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hub.cli.errors import actor, call
+from hub.release.desk import ReleaseDesk, Request, default_desk
+from hub.release.states import Status
+
+
+def _desk() -> ReleaseDesk:
+    return default_desk(via=f"cli:{actor()}")
+
+
+AS = click.option("--as", "account", help="The Enclave account acting (default: the system user's name).")
+FILES = click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+
+
+def _say(request: Request) -> None:
+    click.echo(f"Request {request.id} (round {request.round}) is {request.status.value}; next: {request.owner}.")
+    refusing = [f for f in request.findings if f["refuses"]]
+    for finding in request.findings:
+        kind = "REFUSED" if finding["refuses"] else "note"
+        click.echo(f"  {kind}: {finding['file']}, {finding['where']}: {finding['message']}")
+    if request.status == Status.IN_REVIEW:
+        waiting = ", ".join(m["code"] for m in request.pending_members())
+        click.echo(f"  waiting for the reviewers of: {waiting}")
+    elif request.status == Status.RETURNED and refusing:
+        click.echo(f"  fix the files, then `enclave release resubmit {request.id} FILE...`")
+
+
+@click.group()
+def release() -> None:
+    """Release review: nothing leaves the consortium unless every member approves."""
+
+
+@release.command("request")
+@FILES
+@click.option("--purpose", required=True, help="What the release is for, and for whom.")
+@AS
+def release_request(paths: tuple[Path, ...], purpose: str, account: str | None) -> None:
+    """Ask to release FILE... (.ipynb, .html, .csv, .png from a workspace or a report's output)."""
+    request = call(lambda: _desk().submit(account or actor(), list(paths), purpose))
+    _say(request)
+
+
+@release.command("list")
+@click.option("--status", type=click.Choice([s.value for s in Status]), help="Only requests in this status.")
+def release_list(status: str | None) -> None:
+    """Requests, oldest first: number, status, requester, files, purpose."""
+    found = call(lambda: _desk().list(Status(status) if status else None))
+    for request in found:
+        names = ", ".join(f.name for f in request.files)
+        click.echo(f"{request.id:>4}  {request.status.value:<10} {request.requester:<16} {names}  ({request.purpose})")
+    if not found:
+        click.echo("No release requests.")
+
+
+@release.command("show")
+@click.argument("request_id", type=int)
+def release_show(request_id: int) -> None:
+    """One request: files with checksums, findings, decisions, history."""
+    desk = _desk()
+    request = call(lambda: desk.get(request_id))
+    click.echo(f"Request {request.id} by {request.requester}: {request.purpose}")
+    _say(request)
+    for item in request.files:
+        outgoing = item.outgoing_sha256 or "-"
+        click.echo(f"  file {item.name}: sha256 {item.sha256} (as it leaves: {outgoing}) from {item.source}")
+    for decision in request.decisions:
+        verdict = "approved" if decision.approve else "rejected"
+        click.echo(f"  {decision.institution}: {verdict} by {decision.reviewer} {decision.comment}".rstrip())
+    for at, status, who, note in desk.history(request.id):
+        click.echo(f"  {at:%Y-%m-%d %H:%M} {status:<10} {who} {note}".rstrip())
+
+
+@release.command("approve")
+@click.argument("request_id", type=int)
+@click.option("--comment", default="", help="A note for the record.")
+@AS
+def release_approve(request_id: int, comment: str, account: str | None) -> None:
+    """Approve REQUEST_ID for your institution (reviewers; not your own request)."""
+    _say(call(lambda: _desk().decide(request_id, account or actor(), True, comment)))
+
+
+@release.command("reject")
+@click.argument("request_id", type=int)
+@click.option("--comment", required=True, help="What the requester must change.")
+@AS
+def release_reject(request_id: int, comment: str, account: str | None) -> None:
+    """Reject REQUEST_ID for your institution: it returns to the requester with your comment."""
+    _say(call(lambda: _desk().decide(request_id, account or actor(), False, comment)))
+
+
+@release.command("resubmit")
+@click.argument("request_id", type=int)
+@FILES
+@AS
+def release_resubmit(request_id: int, paths: tuple[Path, ...], account: str | None) -> None:
+    """Send a returned request again with corrected FILE...: re-checked and reviewed anew."""
+    _say(call(lambda: _desk().resubmit(request_id, account or actor(), list(paths))))
+
+
+@release.command("withdraw")
+@click.argument("request_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@AS
+def release_withdraw(request_id: int, yes: bool, account: str | None) -> None:
+    """Withdraw your request (its record stays)."""
+    if not yes:
+        click.confirm(f"Withdraw release request {request_id}?", abort=True)
+    _say(call(lambda: _desk().withdraw(request_id, account or actor())))
+
+
+@release.command("files")
+@click.argument("request_id", type=int)
+def release_files(request_id: int) -> None:
+    """Where a released request's files are, with their checksums (SHA256SUMS)."""
+    desk = _desk()
+    request = call(lambda: desk.get(request_id))
+    if request.status != Status.RELEASED:
+        raise click.ClickException(f"request {request_id} is {request.status.value}: nothing is released yet")
+    area = desk.release_area(request.id)
+    click.echo(f"Released to {area}:")
+    for item in request.files:
+        click.echo(f"  {item.outgoing_sha256}  {item.name}")

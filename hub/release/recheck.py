@@ -1,0 +1,201 @@
+"""The automated re-check of a release request: disclosure rules over every table, neutral labels.
+
+For each file (.csv, .html, .ipynb, .png) it finds every table (CSV rows, HTML ``<table>``s,
+the HTML outputs of a notebook) and applies the threshold rule to each count cell: a whole
+number of 0 < n < threshold in a column that is not a rate, share, mean or year is a finding
+that refuses the request. A notebook with an output the server's guard blocked ("did not come
+through the output filter") is refused whole: its outputs did not all pass the output guard.
+
+For release outside the consortium (principles 5 and 8) every institution code is replaced by
+a neutral label ("community college A"), and a file that names a member (its real name) or
+ranks members is refused. The re-check returns the files as they would leave (``outgoing``):
+the reviewers see exactly those, and exactly those reach the release area.
+
+It cannot read images: a .png (or a notebook's image output) is a note for the reviewers to
+look at, not a pass.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+ALLOWED = (".ipynb", ".html", ".csv", ".png")
+# Columns whose whole numbers are not counts of people (the first column labels the rows).
+NOT_COUNTS = re.compile(
+    r"rate|share|percent|pct|%|mean|average|avg|median|ratio|year|grade|term|cohort|age|gpa|score|std", re.I
+)
+WHOLE = re.compile(r"^\s*(\d{1,3}(?:,\d{3})*|\d+)\s*$")
+UNGUARDED = "did not come through the output filter"
+RANKING = re.compile(r"\brank(ing|ed)?\b|\bposition\b|\bleague\b", re.I)
+
+
+@dataclass(frozen=True)
+class Member:
+    code: str
+    segment: str
+    name: str
+    label: str  # the neutral label that replaces the code outside the consortium
+
+
+@dataclass(frozen=True)
+class Finding:
+    file: str
+    where: str
+    message: str
+    refuses: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.file}, {self.where}: {self.message}" + ("" if self.refuses else " (note)")
+
+
+@dataclass(frozen=True)
+class Result:
+    findings: list[Finding]
+    outgoing: dict[str, bytes]  # file name -> the bytes that would leave
+
+    @property
+    def passed(self) -> bool:
+        return not any(f.refuses for f in self.findings)
+
+
+def neutral_members(members: list[tuple[str, str, str]], segments: dict[str, str]) -> list[Member]:
+    """Members (code, segment, name) with labels by segment: "university A", "university B"...
+
+    Letters follow the secret codes' order, which says nothing about the institutions.
+    """
+    labelled, counts = [], {}
+    for code, segment, name in sorted(members, key=lambda m: (list(segments).index(m[1]), m[0])):
+        index = counts.get(segment, 0)
+        counts[segment] = index + 1
+        labelled.append(Member(code, segment, name or "", f"{segments[segment]} {_letters(index)}"))
+    return labelled
+
+
+def _letters(index: int) -> str:
+    text = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        text = chr(65 + rest) + text
+    return text
+
+
+def recheck(files: dict[str, bytes], members: list[Member], threshold: int) -> Result:
+    """Check ``files`` (name -> bytes) and make the neutral copies that would leave."""
+    findings: list[Finding] = []
+    outgoing: dict[str, bytes] = {}
+    for name, data in files.items():
+        suffix = Path(name).suffix.lower()
+        if suffix == ".png":
+            findings.append(
+                Finding(name, "image", "an image: the re-check cannot read it; reviewers look at it", False)
+            )
+            outgoing[name] = data
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            findings.append(Finding(name, "file", "not UTF-8 text; save it as UTF-8 and request again"))
+            continue
+        findings += _names_members(name, text, members)
+        neutral = _neutralize(text, members)
+        if suffix == ".csv":
+            findings += _check_table(name, "the table", list(csv.reader(io.StringIO(neutral))), threshold, members)
+        elif suffix == ".html":
+            findings += _check_html(name, neutral, threshold, members)
+        elif suffix == ".ipynb":
+            findings += _check_notebook(name, neutral, threshold, members)
+        outgoing[name] = neutral.encode("utf-8")
+    return Result(findings, outgoing)
+
+
+def _names_members(name: str, text: str, members: list[Member]) -> list[Finding]:
+    found = []
+    for member in members:
+        if member.name and re.search(rf"\b{re.escape(member.name)}\b", text, re.I):
+            found.append(
+                Finding(name, "text", f"names a member institution ({member.label}); outputs may not name members")
+            )
+    return found
+
+
+def _neutralize(text: str, members: list[Member]) -> str:
+    for member in members:
+        text = re.sub(rf"\b{re.escape(member.code)}\b", member.label, text)
+    return text
+
+
+def _check_table(file: str, where: str, rows: list[list[str]], threshold: int, members: list[Member]) -> list[Finding]:
+    """The threshold rule on every count cell of one table (first row: the header)."""
+    if not rows:
+        return []
+    header, body = rows[0], rows[1:]
+    found = []
+    labels = {m.label for m in members}
+    mentions_members = any(cell.strip() in labels for row in rows for cell in row)
+    if mentions_members and any(RANKING.search(cell) for cell in header):
+        found.append(Finding(file, where, "ranks member institutions; outputs may not rank members (principle 5)"))
+    for number, row in enumerate(body, start=2):
+        for column, cell in enumerate(row):
+            title = header[column] if column < len(header) else ""
+            if column == 0 or NOT_COUNTS.search(title):
+                continue  # the first column labels the row; rates, means and years are not counts
+            match = WHOLE.match(cell)
+            if match and 0 < int(match.group(1).replace(",", "")) < threshold:
+                found.append(
+                    Finding(
+                        file,
+                        f"{where}, row {number}, column {title.strip() or column + 1!r}",
+                        f"a count of {match.group(1)} is below the threshold of {threshold}",
+                    )
+                )
+    return found
+
+
+def _html_tables(html: str) -> list[list[list[str]]]:
+    from bs4 import BeautifulSoup
+
+    tables = []
+    for table in BeautifulSoup(html, "html.parser").find_all("table"):
+        rows = []
+        for tr in table.find_all("tr"):
+            rows.append([cell.get_text(" ", strip=True) for cell in tr.find_all(["th", "td"])])
+        tables.append([row for row in rows if row])
+    return tables
+
+
+def _check_html(file: str, html: str, threshold: int, members: list[Member], where: str = "") -> list[Finding]:
+    found = []
+    for index, table in enumerate(_html_tables(html), start=1):
+        found += _check_table(file, f"{where}table {index}", table, threshold, members)
+    return found
+
+
+def _check_notebook(file: str, text: str, threshold: int, members: list[Member]) -> list[Finding]:
+    try:
+        notebook = json.loads(text)
+        cells = notebook["cells"]
+    except (ValueError, KeyError, TypeError):
+        return [Finding(file, "file", "not a notebook (.ipynb JSON with cells); export it again from JupyterLab")]
+    found = []
+    for number, cell in enumerate(cells, start=1):
+        for output in cell.get("outputs", []) or []:
+            where = f"cell {number}: "
+            shown = json.dumps(output)
+            if UNGUARDED in shown:
+                found.append(
+                    Finding(file, f"cell {number}", "an output did not pass the output guard; run the cell again")
+                )
+                continue
+            data = output.get("data") or {}
+            html = data.get("text/html")
+            if html:
+                found += _check_html(file, "".join(html) if isinstance(html, list) else html, threshold, members, where)
+            if "image/png" in data:
+                found.append(Finding(file, f"cell {number}", "an image output: reviewers look at it", False))
+    return found
