@@ -36,6 +36,9 @@ from warehouse.settings import REPO, var_dir
 USER_SERVER = REPO / "hub" / "user_server"
 USER_SERVER_CONFIG = USER_SERVER / "config"
 EXAMPLES = REPO / "notebooks"
+TEMPLATES = REPO / "templates"
+REPORTS_FOLDER = "standard-reports"  # read-only copies of the report templates, for report authors
+REPORT_ROLES = ("author", "admin")
 # What a user server may know of the hub's environment. Never the warehouse URL (it may carry
 # database credentials) or the student-key secret: kernels read extracts only.
 PASSED_ON = ("ENCLAVE_POLICY", "ENCLAVE_PUBLIC_URL")
@@ -125,7 +128,7 @@ class EnclaveSpawner(SimpleLocalProcessSpawner):
             self.log.error("Refusing to start a server for %r: %s", self.user.name, message)
             raise _refusal(message)
         self._check_account()
-        self._prepare_home(Path(self.home_dir))
+        self._prepare_home(Path(self.home_dir), reports=account.role in REPORT_ROLES)
         address = await self._launch()
         await self._listening(*address)
         return address
@@ -185,13 +188,15 @@ class EnclaveSpawner(SimpleLocalProcessSpawner):
         if uid in (0, os.geteuid()):
             raise _refusal(f"The system account {name} has uid {uid}, the hub's or root's; refusing to start.")
 
-    def _prepare_home(self, home: Path) -> None:
+    def _prepare_home(self, home: Path, reports: bool = False) -> None:
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         home.chmod(0o700)
         for example in sorted(EXAMPLES.glob("*.ipynb")):
             target = home / example.name
             if not target.exists():
                 shutil.copyfile(example, target)
+        if reports:
+            copy_templates(home / REPORTS_FOLDER)
         if self.decided.switches_user:
             if self.decided.shared:
                 from hub import provisioning
@@ -247,3 +252,24 @@ class EnclaveSpawner(SimpleLocalProcessSpawner):
             if name in os.environ:
                 env[name] = os.environ[name]
         return env
+
+
+def copy_templates(folder: Path) -> None:
+    """Fresh read-only copies of the report templates (JupyterLab opens them read-only).
+
+    A convenience, not a control: the author's kernel could change the modes back, but the
+    runner always runs the shipped templates, never these copies. Replaced at every start so
+    they follow the shipped ones.
+    """
+    if folder.exists():
+        folder.chmod(0o755)
+        for old in folder.iterdir():
+            if old.is_file() and not old.is_symlink():
+                old.chmod(0o644)
+            old.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    for template in sorted(TEMPLATES.glob("*.ipynb")):
+        target = folder / template.name
+        shutil.copyfile(template, target)
+        target.chmod(0o444)
+    folder.chmod(0o555)

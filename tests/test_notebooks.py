@@ -1,4 +1,4 @@
-"""The example notebooks run under nbval in the secure kernel against the demo consortium.
+"""Every notebook in notebooks/ and templates/ runs under nbval in the secure kernel on the demo.
 
 Cells marked ``# NBVAL_CHECK_OUTPUT`` must reproduce their stored output exactly (the
 blocked notice, the refusal); every other cell must run without error.
@@ -15,14 +15,17 @@ from pathlib import Path
 import nbformat
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(REPO.glob("notebooks/*.ipynb")) + sorted(REPO.glob("templates/*.ipynb"))
 
 
-def test_there_are_example_notebooks():
-    assert NOTEBOOKS
+def test_there_are_example_notebooks_and_templates():
+    folders = {n.parent.name for n in NOTEBOOKS}
+    assert folders == {"notebooks", "templates"}
+    assert {n.stem for n in NOTEBOOKS} >= {"explorer", "course_success", "college_going", "transfer"}
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[f"{n.parent.name}/{n.stem}" for n in NOTEBOOKS])
 def test_example_notebook_passes_nbval(notebook, demo_var):
     cells = [c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
     assert nbformat.read(notebook, as_version=4).metadata["kernelspec"]["name"] == "enclave"

@@ -102,6 +102,31 @@ def test_prepare_home_copies_the_shipped_notebooks(isolated_state):
     assert sorted(p.name for p in home.glob("*.ipynb")) == shipped
 
 
+def test_report_authors_get_read_only_copies_of_the_templates(examples):
+    spawner = make_spawner("ann")
+    home = Path(spawner.home_dir)
+    spawner._prepare_home(home, reports=True)
+    folder = home / hub.spawner.REPORTS_FOLDER
+    shipped = sorted(p.name for p in (REPO / "templates").glob("*.ipynb"))
+    assert sorted(p.name for p in folder.iterdir()) == shipped and len(shipped) == 6
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o444 for p in folder.iterdir())
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o555
+    assert (folder / "course_success.ipynb").read_bytes() == (REPO / "templates" / "course_success.ipynb").read_bytes()
+    # The next start replaces them (a copy changed by hand comes back as shipped).
+    folder.chmod(0o755)
+    (folder / "course_success.ipynb").chmod(0o644)
+    (folder / "course_success.ipynb").write_text("changed")
+    spawner._prepare_home(home, reports=True)
+    assert (folder / "course_success.ipynb").read_bytes() == (REPO / "templates" / "course_success.ipynb").read_bytes()
+
+
+def test_researchers_get_no_template_copies(examples):
+    spawner = make_spawner("alice")
+    home = Path(spawner.home_dir)
+    spawner._prepare_home(home)
+    assert not (home / hub.spawner.REPORTS_FOLDER).exists()
+
+
 # ---- environment and command -------------------------------------------------------------
 
 
@@ -199,7 +224,8 @@ def test_other_roles_start_in_a_prepared_home(store, examples, monkeypatch, isol
     provisioning.secure_state(isolated_state)  # what the hub does when it starts
     spawner = make_spawner(name)
     assert asyncio.run(spawner.start()) == ("127.0.0.1", 54321)
-    assert started == [(name, 0o700, ["welcome.ipynb"])]
+    reports = [hub.spawner.REPORTS_FOLDER] if name in ("ann", "root") else []  # authors and admins run reports
+    assert started == [(name, 0o700, sorted([*reports, "welcome.ipynb"]))]
 
 
 def test_a_user_servers_own_modules_leave_pandas_and_the_engine_unloaded():

@@ -1,4 +1,4 @@
-"""Report templates: parameters, the secure kernel, the HTML without code."""
+"""Report templates: parameters checked before any kernel, the secure kernel, HTML without code."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from hub.audit import AuditLog
 from hub.cli import enclave
 from templates import runner
 from templates.exceptions import TemplateError
+from templates.metrics import METRICS
 from warehouse.db import connect
 from warehouse.read import read_table
 
@@ -30,7 +31,7 @@ def members(state: Path) -> dict[str, list[str]]:
 
 
 def true_counts(state: Path, years: list[str]) -> pd.DataFrame:
-    """The report's enrollment counts computed with plain pandas, outside any filter."""
+    """The report's enrollment counts (ethnicity × term) with plain pandas, outside any filter."""
     engine = connect(f"sqlite:///{state / 'warehouse.db'}")
     courses = read_table(engine, "cc_courses")
     students = read_table(engine, "cc_students", ["institution", "year", "student_key", "ethnicity"])
@@ -38,11 +39,14 @@ def true_counts(state: Path, years: list[str]) -> pd.DataFrame:
     merged = courses.merge(students, on=["institution", "year", "student_key"], how="left")
     merged["ethnicity"] = merged["ethnicity"].fillna("Not Reported")
     merged["term"] = merged["term"].map(lambda t: f"{SEASONS[t[4:]]} {t[:4]}")
-    return pd.crosstab(merged.term, merged.ethnicity)
+    return pd.crosstab(merged.ethnicity, merged.term)
 
 
-def html_table(html: str, index: int) -> pd.DataFrame:
-    table = BeautifulSoup(html, "html.parser").find_all("table")[index]
+def table_after(html: str, heading: str) -> pd.DataFrame:
+    """The first table after the heading that starts with ``heading``, as text cells."""
+    soup = BeautifulSoup(html, "html.parser")
+    title = next(h for h in soup.find_all(["h2", "h3"]) if h.get_text(strip=True).startswith(heading))
+    table = title.find_next("table")
     header = [th.get_text(strip=True) for th in table.find("thead").find_all("tr")[0].find_all("th")][1:]
     rows = {}
     for tr in table.find("tbody").find_all("tr"):
@@ -50,73 +54,138 @@ def html_table(html: str, index: int) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=header)
 
 
-def test_templates_are_listed_with_their_parameters():
-    (template,) = [t for t in runner.list_templates() if t.name == "course_success"]
-    assert {p.name: p.default for p in template.parameters} == {
-        "institution": "ALL",
-        "years": ["2023-24", "2024-25", "2025-26"],
-    }
-    assert template.segment == "cc"
+@pytest.fixture
+def no_kernel(monkeypatch):
+    """Fail the test if a report would start a kernel."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a kernel was started for a report with bad parameters")
+
+    monkeypatch.setattr(runner.papermill, "execute_notebook", refuse)
 
 
-def test_course_success_report_suppresses_small_cells(use_demo, tmp_path):
+def test_six_templates_are_listed_with_their_parameters():
+    templates = {t.name: t for t in runner.list_templates()}
+    assert (
+        set(templates)
+        == set(METRICS)
+        == {
+            "college_going",
+            "transfer_level",
+            "course_success",
+            "persistence",
+            "completion",
+            "transfer",
+        }
+    )
+    for template in templates.values():
+        assert {p.name: p.default for p in template.parameters} == {
+            "institution": "ALL",
+            "years": [],
+            "disaggregations": ["ethnicity"],
+        }
+        assert template.segment == METRICS[template.name].segment and template.description
+    assert templates["college_going"].segment == "k12"
+
+
+def test_course_success_report_reads_as_a_report_and_the_filter_suppresses(use_demo, tmp_path):
     years = ["2023-24", "2024-25"]
     result = runner.run_report("course_success", {"years": ",".join(years)}, tmp_path / "out")
     assert result.parameters == {"years": years}
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["course_success.html", "course_success.ipynb"]
 
     html = result.html.read_text()
-    assert "data.load" not in html and "def term_label" not in html  # no code in the HTML
-    assert "Course success rate by term and ethnicity" in html
+    assert "report.start(" not in html and "from templates import" not in html  # no code in the HTML
+    soup = BeautifulSoup(html, "html.parser")
+    headings = [h.get_text(strip=True).rstrip("¶") for h in soup.find_all(["h1", "h2"])]
+    assert headings[:3] == ["Course success rate", "Methods", "Course success rate by term"]
+    assert "By race/ethnicity" in headings and headings[-1] == "What was suppressed, and why"
+    assert "Cohort (denominator):" in html and "graded A, B, C or P" in html
+    assert len(soup.find_all("img")) >= 2  # the charts
 
     truth = true_counts(use_demo, years)
-    shown = html_table(html, 1)  # graded enrollments
-    small = [(t, e) for t in truth.index for e in truth.columns if 0 < truth.loc[t, e] < 10]
+    shown = table_after(html, "Enrollments in the cohort by race/ethnicity")
+    small = [(e, t) for e in truth.index for t in truth.columns if 0 < truth.loc[e, t] < 10]
     assert small, "the demo should give the report small cells"
-    for term, ethnicity in small:
-        assert shown.loc[term, ethnicity] == "*"
-    for term in truth.index:
-        for ethnicity in truth.columns:
-            if shown.loc[term, ethnicity] != "*":
-                assert int(shown.loc[term, ethnicity]) == truth.loc[term, ethnicity]
+    for ethnicity, term in small:
+        assert shown.loc[ethnicity, term] == "*"
+    for ethnicity in truth.index:
+        for term in truth.columns:
+            if shown.loc[ethnicity, term] != "*":
+                assert int(shown.loc[ethnicity, term]) == truth.loc[ethnicity, term]
+    rates = table_after(html, "Course success: rate (%) by race/ethnicity")
+    assert (rates[shown == "*"] == "*").where(shown == "*", True).all().all()  # no rate beside a hidden count
 
-    rates = html_table(html, 0)
-    hidden_counts = shown == "*"
-    assert (rates[hidden_counts] == "*").where(hidden_counts, True).all().all()  # no rate beside a hidden count
+    closing = next(h for h in soup.find_all("h2") if h.get_text().startswith("What was suppressed"))
+    summary = closing.find_next("ul").get_text(" ", strip=True)
+    assert "threshold of 10" in summary and "primary suppression" in summary
     executed = nbformat.read(result.notebook, as_version=4)
     assert executed.metadata["papermill"]["parameters"] == {"years": years}
 
 
-def test_one_college(use_demo, tmp_path):
+def test_one_college_and_a_raised_threshold(use_demo, tmp_path):
     college = members(use_demo)["cc"][0]
-    result = runner.run_report("course_success", {"institution": college}, tmp_path)
-    assert f"college {college}" in result.html.read_text()
+    result = runner.run_report("persistence", {"institution": college, "threshold": "50"}, tmp_path)
+    html = result.html.read_text()
+    assert f"college {college}" in html
+    assert "Threshold:</strong> 50" in html and "threshold of 50" in html
+    counts = table_after(html, "Students in the cohort by race/ethnicity")
+    shown = [int(v) for v in counts.to_numpy().ravel() if v not in ("*", "0")]
+    assert shown and min(shown) >= 50
 
 
 @pytest.mark.parametrize(
-    ("given", "message"),
+    ("name", "given", "message"),
     [
-        ({"colour": "red"}, "has no parameter 'colour'; its parameters: institution, years"),
-        ({"institution": "NOSUCH"}, "enclave institution list"),
-        ({"years": "2024"}, "not an academic year such as 2023-24"),
+        ("course_success", {"colour": "red"}, "has no parameter 'colour'; its parameters: institution, years"),
+        ("course_success", {"institution": "NOSUCH"}, "'NOSUCH' is not an institution in your approved uses"),
+        ("course_success", {"years": "2024"}, "not an academic year such as 2023-24"),
+        ("course_success", {"years": "2019-20"}, "2019-20 outside the data for course_success; the data you may"),
+        ("completion", {"years": "2025-26"}, "2025-26 outside the data for completion"),
+        ("persistence", {"disaggregations": "gender,shoe_size"}, "'shoe_size' is not a disaggregation"),
+        ("persistence", {"threshold": "5"}, "5 is below the consortium policy's threshold of 10"),
+        ("persistence", {"threshold": "many"}, "threshold must be a whole number"),
+        ("moon_phase", {}, "no template named 'moon_phase'; templates: college_going, completion"),
     ],
-    ids=["unknown-parameter", "unknown-institution", "bad-year"],
+    ids=[
+        "unknown-parameter",
+        "unknown-institution",
+        "bad-year",
+        "year-before-the-data",
+        "cohort-too-recent",
+        "unknown-disaggregation",
+        "threshold-below-policy",
+        "threshold-not-a-number",
+        "unknown-template",
+    ],
 )
-def test_bad_parameters_are_refused_before_running(use_demo, tmp_path, given, message):
-    with pytest.raises(TemplateError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        runner.run_report("course_success", given, tmp_path / "out")
+def test_bad_parameters_are_refused_before_any_kernel(use_demo, tmp_path, no_kernel, name, given, message):
+    with pytest.raises(TemplateError) as error:
+        runner.run_report(name, given, tmp_path / "out")
+    assert message in str(error.value)
     assert not (tmp_path / "out").exists()
 
 
-def test_institution_of_the_wrong_segment_is_refused(use_demo, tmp_path):
+def test_institution_of_the_wrong_segment_is_refused(use_demo, tmp_path, no_kernel):
     district = members(use_demo)["k12"][0]
-    with pytest.raises(TemplateError, match="reports on community colleges"):
+    with pytest.raises(TemplateError, match=f"reports on community colleges, but {district} is a K-12 district"):
         runner.run_report("course_success", {"institution": district}, tmp_path)
 
 
-def test_unknown_template_names_the_templates():
-    with pytest.raises(TemplateError, match="templates: course_success"):
-        runner.load_template("enrollment_by_moon_phase")
+def test_institutions_are_checked_against_the_approved_uses_without_the_warehouse(
+    use_demo, tmp_path, monkeypatch, no_kernel
+):
+    def no_warehouse(*args, **kwargs):
+        raise AssertionError("the runner opened the warehouse")
+
+    monkeypatch.setattr("warehouse.db.connect", no_warehouse)
+    college = members(use_demo)["cc"][0]
+    monkeypatch.setenv("ENCLAVE_USER", "demo-author")  # holds the demo use: the college is known
+    with pytest.raises(TemplateError, match="could not run: AssertionError: a kernel was started"):
+        runner.run_report("course_success", {"institution": college}, tmp_path)  # checks passed
+    monkeypatch.setenv("ENCLAVE_USER", "someone-without-uses")
+    with pytest.raises(TemplateError, match=f"{college!r} is not an institution in your approved uses; yours: none"):
+        runner.run_report("course_success", {"institution": college}, tmp_path)
 
 
 def test_a_failing_template_writes_nothing(use_demo, tmp_path, monkeypatch):
@@ -136,14 +205,14 @@ def test_a_failing_template_writes_nothing(use_demo, tmp_path, monkeypatch):
 
 def test_cli_runs_a_report(demo_copy, tmp_path):
     result = CliRunner().invoke(
-        enclave, ["report", "run", "course_success", "-p", "years", "2024-25", "--out", str(tmp_path)]
+        enclave, ["report", "run", "transfer", "-p", "disaggregations", "gender", "--out", str(tmp_path)]
     )
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "course_success.html").exists()
+    assert (tmp_path / "transfer.html").exists()
     events = AuditLog().events()
-    assert events[-1].event == "report.run" and events[-1].details["template"] == "course_success"
+    assert events[-1].event == "report.run" and events[-1].details["template"] == "transfer"
     listing = CliRunner().invoke(enclave, ["report", "list"])
-    assert "course_success" in listing.output and "years=" in listing.output
+    assert "college_going: College-going rate" in listing.output and "disaggregations=['ethnicity']" in listing.output
 
 
 def test_cli_reports_bad_parameters(demo_copy, tmp_path):

@@ -1,4 +1,9 @@
-"""``enclave report``: the standard report templates (papermill, secure kernel)."""
+"""``enclave report``: list, run and batch-run the standard report templates.
+
+Thin commands: parameters are checked by ``templates.runner`` (before any kernel starts), the
+reports run in the secure kernel, and each run or batch is written to the audit log through
+``audit_report``, the one place this module touches the audit log.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,30 @@ import click
 
 from hub.audit import AuditLog
 from hub.cli.errors import EXPECTED, actor, fail
+from templates.exceptions import TemplateError
+
+PARAMETER = click.option(
+    "-p",
+    "--parameter",
+    "parameters",
+    multiple=True,
+    nargs=2,
+    metavar="KEY VALUE",
+    help="Set a template parameter (repeatable); lists are comma-separated. `-p threshold N` raises the "
+    "policy's threshold for this report (never lowers it).",
+)
+OUT = click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the executed notebooks and the HTML reports.",
+)
+
+
+def audit_report(event: str, **details) -> None:
+    """Record a report event in the audit log (one call, whatever the log's API becomes)."""
+    AuditLog().record(actor(), event, **details)
 
 
 @click.group()
@@ -17,43 +46,30 @@ def report() -> None:
 
 @report.command("list")
 def report_list() -> None:
-    """List templates and their parameters."""
+    """List templates, what each reports, and their parameters."""
     from templates.runner import list_templates
 
     for template in list_templates():
-        params = ", ".join(f"{p.name}={p.default!r}" for p in template.parameters)
-        click.echo(f"{template.name}: {template.title}\n    parameters: {params}")
+        click.echo(f"{template.name}: {template.title}")
+        if template.description:
+            click.echo(f"    {template.description}")
+        for p in template.parameters:
+            click.echo(f"    {p.name}={p.default!r}" + (f"  ({p.help})" if p.help else ""))
 
 
 @report.command("run")
 @click.argument("name")
-@click.option(
-    "-p",
-    "--parameter",
-    "parameters",
-    multiple=True,
-    nargs=2,
-    metavar="KEY VALUE",
-    help="Set a template parameter (repeatable).",
-)
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory for the executed notebook and the HTML report.",
-)
+@PARAMETER
+@OUT
 def report_run(name: str, parameters: tuple[tuple[str, str], ...], out_dir: Path) -> None:
     """Run template NAME in the secure kernel; write NAME.ipynb and NAME.html to --out."""
-    from templates.exceptions import TemplateError
     from templates.runner import run_report
 
     try:
         result = run_report(name, dict(parameters), out_dir)
     except (*EXPECTED, TemplateError) as error:
         raise fail(error) from None
-    AuditLog().record(
-        actor(),
+    audit_report(
         "report.run",
         template=name,
         parameters=result.parameters,
@@ -61,3 +77,44 @@ def report_run(name: str, parameters: tuple[tuple[str, str], ...], out_dir: Path
         html=str(result.html),
     )
     click.echo(f"Wrote {result.notebook}\nWrote {result.html}")
+
+
+@report.command("batch")
+@click.argument("name")
+@PARAMETER
+@click.option(
+    "--institutions",
+    required=True,
+    metavar="all|CODE,…",
+    help="`all` (every institution of the template's segment in your approved uses) or codes separated by commas.",
+)
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Reports run at a time.")
+@OUT
+def report_batch(
+    name: str, parameters: tuple[tuple[str, str], ...], institutions: str, jobs: int, out_dir: Path
+) -> None:
+    """Run template NAME for each institution; write CODE.ipynb, CODE.html and index.html to --out."""
+    from templates.batch import plan_batch, run_batch
+
+    given = dict(parameters)
+    try:
+        plans = plan_batch(name, given, institutions)  # every parameter checked before any kernel
+        with click.progressbar(length=len(plans), label=f"{name}: {len(plans)} report(s)", show_pos=True) as bar:
+            result = run_batch(
+                name, given, institutions, out_dir, jobs=jobs, progress=lambda _o: bar.update(1), plans=plans
+            )
+    except (*EXPECTED, TemplateError) as error:
+        raise fail(error) from None
+    audit_report(
+        "report.batch",
+        template=name,
+        parameters={k: v for k, v in given.items()},
+        institutions=[o.institution for o in result.outcomes],
+        failed=[o.institution for o in result.failed],
+        index=str(result.index),
+    )
+    for outcome in result.failed:
+        click.echo(f"FAILED {outcome.institution}: {outcome.error} (see {outcome.notebook or 'no notebook'})", err=True)
+    click.echo(f"Wrote {len(result.outcomes)} report(s) to {out_dir}; index: {result.index}")
+    if result.failed:
+        raise click.exceptions.Exit(1)

@@ -104,7 +104,11 @@ def count_table(
     hidden = table.isna()
     first = first & hidden
     published = table.round().astype("Int64").mask(hidden)
-    return Counts(published, first.astype(bool), (hidden & ~first).astype(bool), lookup, linked)
+    result = Counts(published, first.astype(bool), (hidden & ~first).astype(bool), lookup, linked)
+    primary = int(np.asarray(result.primary).sum())
+    secondary = int(np.asarray(hidden).sum()) - primary
+    session.record("counts", int(np.size(hidden)), primary, secondary, 0, result.note(session))
+    return result
 
 
 def count_of(session: FilterSession, records: pd.Series | pd.DataFrame) -> float:

@@ -34,6 +34,7 @@ def _ratio(numerator: float, denominator: float) -> float:
 def _coded(session: FilterSession, values, n, counts: Counts):
     """``values`` (shares) through the rules with their denominators ``n``; marked protected."""
     table, codes, note = judge(Cells(values, n, rate=True), session.policy)
+    session.record_judged("rates", values, table, codes, note)
     return mark_protected(table, "; ".join(x for x in (counts.note(session), note) if x), codes)
 
 
@@ -93,6 +94,7 @@ def flag_column(session: FilterSession, counts: Counts, layout: pd.Series, name:
     if name == "sum":
         return series.round().astype("Int64").mask(series.isna()), counts.note(session), None
     table, codes, note = judge(Cells(series, pd.Series(n, index=layout.index), rate=True), session.policy)
+    session.record_judged("rates", series, table, codes, note)
     return table, "; ".join(x for x in (counts.note(session), note) if x), codes
 
 

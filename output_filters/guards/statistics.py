@@ -38,6 +38,7 @@ def judged(session: FilterSession, result, n, *, rate=False, tops: list | None =
     """``result`` (a statistic per cell, ``n`` records behind each) after every rule, marked protected."""
     cells = Cells(result, aligned_counts(n, result), rate=rate, tops=tops or [], totals=totals)
     table, codes, note = judge(cells, session.policy)
+    session.record_judged("rates" if rate else "statistics", result, table, codes, note)
     return mark_protected(table, note, codes)
 
 

@@ -1,0 +1,174 @@
+"""Run one template for many institutions: ``enclave report batch NAME --institutions … --jobs N``.
+
+Each institution's report is a run of its own (``templates.runner``: its own kernel, its own
+fresh ledger), written as ``CODE.ipynb`` and ``CODE.html`` (the HTML without code), named by
+the institution's code only; ``index.html`` links them all. A report that fails keeps its
+executed notebook, with the error in it, and an HTML page showing the error; the other
+institutions go on. Every parameter of every run is checked before the first kernel starts.
+
+``--jobs N`` runs N reports at a time in separate worker processes. Because no run depends on
+another (no shared ledger, no shared kernel), the tables are the same with any N and in any
+order of completion.
+"""
+
+from __future__ import annotations
+
+import html
+import multiprocessing
+import shutil
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import papermill
+
+from templates.catalog import Catalog, read_catalog
+from templates.exceptions import TemplateError
+from templates.metrics import ALL
+from templates.runner import Plan, execute, isolated_run, plan, render_html
+
+
+@dataclass(frozen=True)
+class Outcome:
+    institution: str
+    notebook: Path | None
+    html: Path | None
+    error: str | None = None  # None: the report ran
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    template: str
+    outcomes: tuple[Outcome, ...]
+    index: Path
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+
+def choose_institutions(choice: str, segment: str | None, catalog: Catalog) -> list[str]:
+    """``all`` (every institution of the template's segment you may read) or ``CODE,CODE``."""
+    if choice.strip().lower() == "all":
+        codes = catalog.codes(segment)
+        if not codes:
+            raise TemplateError(f"--institutions all: your approved uses hold no institution of segment {segment}")
+        return codes
+    codes = [c.strip() for c in choice.split(",") if c.strip()]
+    if not codes:
+        raise TemplateError("--institutions: give `all` or institution codes separated by commas")
+    return list(dict.fromkeys(codes))
+
+
+def plan_batch(name: str, given: dict[str, str], institutions: str, catalog: Catalog | None = None) -> list[Plan]:
+    """One checked plan per institution; the first bad parameter stops the batch before any run."""
+    catalog = read_catalog() if catalog is None else catalog
+    if "institution" in given:
+        raise TemplateError("a batch sets the institution of each report: use --institutions, not -p institution")
+    first = plan(name, given, catalog)
+    codes = choose_institutions(institutions, first.template.segment, catalog)
+    return [plan(name, {**given, "institution": code}, catalog) for code in codes]
+
+
+def run_one(checked: Plan, out_dir: Path) -> Outcome:
+    """One institution's report; a failure is recorded in its outcome, never raised."""
+    code = checked.values.get("institution", ALL)
+    notebook, page = out_dir / f"{code}.ipynb", out_dir / f"{code}.html"
+    with isolated_run(checked.threshold) as scratch:
+        executed = scratch / f"{code}.ipynb"
+        error = None
+        try:
+            execute(checked, executed, scratch)
+        except papermill.PapermillExecutionError as failure:
+            error = f"failed in cell {failure.exec_count}: {failure.ename}: {failure.evalue}"
+        except Exception as failure:  # kernel missing or dead, bad notebook
+            error = f"could not run: {type(failure).__name__}: {failure}"
+        if not executed.exists():
+            return Outcome(code, None, None, error or "no notebook was written")
+        page_text = render_html(executed)
+        (scratch / page.name).write_text(page_text, encoding="utf-8")
+        shutil.move(executed, notebook)
+        shutil.move(scratch / page.name, page)
+    return Outcome(code, notebook, page, error)
+
+
+def run_batch(
+    name: str,
+    given: dict[str, str],
+    institutions: str,
+    out_dir: Path,
+    *,
+    jobs: int = 1,
+    progress: Callable[[Outcome], None] | None = None,
+    catalog: Catalog | None = None,
+    plans: list[Plan] | None = None,
+) -> BatchResult:
+    """Run template ``name`` for each institution; write CODE.ipynb, CODE.html and index.html.
+
+    ``plans`` (from ``plan_batch``) saves checking the parameters a second time."""
+    if jobs < 1:
+        raise TemplateError(f"--jobs must be at least 1, not {jobs}")
+    plans = plan_batch(name, given, institutions, catalog) if plans is None else plans
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outcomes: dict[str, Outcome] = {}
+
+    def done(outcome: Outcome) -> None:
+        outcomes[outcome.institution] = outcome
+        if progress is not None:
+            progress(outcome)
+
+    if jobs == 1:
+        for checked in plans:
+            done(run_one(checked, out_dir))
+    else:
+        # Separate processes, each starting fresh: a run's environment (its ledger) is its own.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(plans)), mp_context=context) as pool:
+            futures = [pool.submit(run_one, checked, out_dir) for checked in plans]
+            for future in as_completed(futures):
+                done(future.result())
+    ordered = tuple(outcomes[p.values["institution"]] for p in plans)
+    index = write_index(out_dir, plans[0], ordered)
+    return BatchResult(name, ordered, index)
+
+
+def write_index(out_dir: Path, first: Plan, outcomes: Sequence[Outcome]) -> Path:
+    """``index.html``: the batch's template and parameters, and a link to every report."""
+    title = html.escape(first.template.title)
+    shown = {k: v for k, v in first.values.items() if k != "institution"}
+
+    def text(value) -> str:
+        return html.escape(", ".join(value) if isinstance(value, list) else str(value)) or "(every one)"
+
+    parameters = "".join(f"<li><code>{html.escape(k)}</code> = {text(v)}</li>" for k, v in shown.items())
+    parameters = parameters or "<li>the template's defaults</li>"
+    rows = []
+    for o in outcomes:
+        code = html.escape(o.institution)
+        link = f'<a href="{html.escape(o.html.name)}">{code}</a>' if o.html else code
+        notebook = f'<a href="{html.escape(o.notebook.name)}">notebook</a>' if o.notebook else ""
+        status = "ran" if o.ok else f'<span class="failed">failed: {html.escape(o.error or "")}</span>'
+        rows.append(f"<tr><td>{link}</td><td>{status}</td><td>{notebook}</td></tr>")
+    failed = sum(not o.ok for o in outcomes)
+    summary = f"{len(outcomes)} report(s), {failed} failed." if failed else f"{len(outcomes)} report(s)."
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}: reports by institution</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}}
+table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ccc;padding:.3em 1em;text-align:left}}
+.failed{{color:#8a1c1c;font-weight:600}}</style></head>
+<body><h1>{title}</h1><p>{html.escape(first.template.description)}</p>
+<h2>Parameters</h2><ul>{parameters}</ul>
+<h2>Reports</h2><p>{summary} Institutions appear by their consortium codes; each report's tables
+passed the output filter.</p>
+<table><thead><tr><th>Institution</th><th>Status</th><th>Executed notebook</th></tr></thead>
+<tbody>{"".join(rows)}</tbody></table></body></html>
+"""
+    path = out_dir / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
