@@ -231,16 +231,30 @@ def write_policy(policy: Policy, directory: str) -> Path:
     return path
 
 
+# jupyter_client picks a kernel's ports, frees them, and the kernel binds them: another process
+# can take one in between, and the kernel dies before it answers. Nothing has run then.
+DIED_AT_START = "Kernel died before replying to kernel_info"
+
+
 def execute(checked: Plan, executed: Path, scratch: Path) -> None:
-    """Run the template into ``executed``; papermill keeps a failed run's notebook there."""
-    papermill.execute_notebook(
-        str(checked.template.path),
-        str(executed),
-        parameters=checked.values,
-        kernel_name=KERNEL,
-        progress_bar=False,
-        cwd=str(scratch),
-    )
+    """Run the template into ``executed``; papermill keeps a failed run's notebook there.
+
+    A kernel that dies before it answers (a port taken between jupyter_client's choice and the
+    kernel's bind) is started once more; any other failure is the caller's."""
+    for attempt in (1, 2):
+        try:
+            papermill.execute_notebook(
+                str(checked.template.path),
+                str(executed),
+                parameters=checked.values,
+                kernel_name=KERNEL,
+                progress_bar=False,
+                cwd=str(scratch),
+            )
+            return
+        except RuntimeError as error:
+            if attempt == 2 or DIED_AT_START not in str(error):
+                raise
 
 
 def run_report(name: str, given: dict[str, str], out_dir: Path, *, catalog: Catalog | None = None) -> ReportResult:

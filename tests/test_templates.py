@@ -221,3 +221,40 @@ def test_cli_reports_bad_parameters(demo_copy, tmp_path):
     )
     assert result.exit_code == 1
     assert "has no parameter 'colour'" in result.output
+
+
+def test_a_kernel_that_dies_before_it_answers_is_started_once_more(monkeypatch, tmp_path):
+    """A kernel port taken by another process between jupyter_client's choice and the kernel's
+    bind: nothing ran, so the run starts a kernel again; a second death, or any other error, is
+    the caller's."""
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(kwargs["cwd"])
+        if len(calls) == 1:
+            raise RuntimeError(runner.DIED_AT_START)
+
+    monkeypatch.setattr(runner.papermill, "execute_notebook", flaky)
+    checked = runner.Plan(runner.load_template("course_success"), {}, 10)
+    runner.execute(checked, tmp_path / "out.ipynb", tmp_path)
+    assert calls == [str(tmp_path), str(tmp_path)]
+
+    def dead(*args, **kwargs):
+        calls.append("dead")
+        raise RuntimeError(runner.DIED_AT_START)
+
+    monkeypatch.setattr(runner.papermill, "execute_notebook", dead)
+    calls.clear()
+    with pytest.raises(RuntimeError):
+        runner.execute(checked, tmp_path / "out.ipynb", tmp_path)
+    assert calls == ["dead", "dead"]
+
+    def other(*args, **kwargs):
+        calls.append("other")
+        raise RuntimeError("something else")
+
+    monkeypatch.setattr(runner.papermill, "execute_notebook", other)
+    calls.clear()
+    with pytest.raises(RuntimeError, match="something else"):
+        runner.execute(checked, tmp_path / "out.ipynb", tmp_path)
+    assert calls == ["other"]
