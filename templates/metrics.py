@@ -231,14 +231,13 @@ def transfer_level(load: Loader, years: Sequence[str], institution: str = ALL) -
 
 def course_success(load: Loader, years: Sequence[str], institution: str = ALL) -> pd.DataFrame:
     courses = load("cc_courses", ["institution", "year", "student_key", "term", "grade"])
-    courses = _mine(courses[courses["year"].isin(list(years))], institution)
+    courses = courses[courses["year"].isin(list(years))]
     students = load("cc_students", ["institution", "year", "student_key", "gender", "ethnicity", "promise_grant"])
-    students = _mine(students, institution)
-    enrollments = courses.merge(students, on=["institution", "year", "student_key"], how="left")
-    if len(enrollments.index) == len(courses.index):
-        # One row per course record, in order: keep its record id (the secure kernel's merge
-        # does; plain pandas numbers the rows, which would differ between scopes).
-        enrollments.index = courses.index
+    # Merged over the whole consortium, then restricted: where one student has two rows of a
+    # college and year, the merge repeats their courses, and the secure kernel makes the result
+    # a record set of its own (not the course records). Restricting after the merge keeps one
+    # college's tables decided exactly as the consortium's restricted to it.
+    enrollments = _mine(courses.merge(students, on=["institution", "year", "student_key"], how="left"), institution)
     enrollments["ethnicity"] = enrollments["ethnicity"].fillna("Not Reported")
     enrollments["gender"] = enrollments["gender"].fillna("X")
     enrollments["promise_grant"] = enrollments["promise_grant"].fillna(False).astype(bool)

@@ -198,9 +198,10 @@ SCOPES = [(m.name, code) for m in METRICS.values() for code in [*INSTITUTIONS[m.
 # One more student for these tests only (the by-hand answers above leave them out): s13, a
 # returning student, earned 12 units at C1 in 2023-24, went on to C2 in 2024-25 and back to C1
 # in 2025-26, so they never left the colleges: in no transfer cohort, though C1 alone never
-# sees them at C2.
+# sees them at C2. Their 2023-24 row at C1 comes twice (as a key collision would make it).
 MOVER_STUDENTS = [
     ("s13", "C1", "2023-24", "F", "Asian", "2021FA", False, False),
+    ("s13", "C1", "2023-24", "F", "Asian", "2021FA", False, False),  # twice: a merge repeats their courses
     ("s13", "C2", "2024-25", "F", "Asian", "2021FA", False, False),
     ("s13", "C1", "2025-26", "F", "Asian", "2021FA", False, False),
 ]
