@@ -39,7 +39,7 @@ class Policy:
     show_zeros: bool = True
     mark: str = "*"
     protection_interval: float = 0.3
-    suppression_work: int = 20_000
+    suppression_work: int = 30_000
     median: str = "fuzzy"
     rate_band: tuple[float, float] = (5.0, 95.0)
     rate_band_below: int = 200
@@ -56,7 +56,7 @@ class Policy:
         if not 0 < self.protection_interval < 1:
             raise PolicyError("[disclosure] protection_interval must be between 0 and 1 (0.3 means 30 %)")
         if self.suppression_work < 1:
-            raise PolicyError("[disclosure] suppression_work must be at least 1 (the default is 20000)")
+            raise PolicyError("[disclosure] suppression_work must be at least 1 (the default is 30000)")
         if self.median not in ("exact", "fuzzy"):
             raise PolicyError(f'[disclosure] median must be "exact" or "fuzzy", not {self.median!r}')
         low, high = self.rate_band
@@ -128,7 +128,7 @@ RETIRED = {
     "disclosure": {
         "suppression_seconds": (
             "a time limit gave one table different patterns on a busy machine and a quiet one; "
-            "use suppression_work (counted work, never timed; the default 20000 takes up to about 2 s)"
+            "use suppression_work (counted work, never timed; the default 30000 takes up to about 2 s)"
         ),
     },
 }

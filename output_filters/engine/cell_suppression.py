@@ -43,7 +43,7 @@ from output_filters.engine.protector import Protector
 from output_filters.policy import Policy
 
 Relaxation = tuple[int, bool, float, float]  # cell, maximize, original target, relaxed target
-# an LP's work in budget units (a unit is about 0.1 ms on a 2-core machine; MILPs: master.py)
+# an LP's work in budget units (a unit is 0.02–0.07 ms of one idle core; MILPs: master.py)
 WORK_PER_LP, WORK_PER_LP_ITERATION = 6, 2
 MILP_SHARE = 3  # one MILP may use at most a third of the budget left
 REPAIR_FAILURES = 5  # repair an answer that fails at most this many requirements
@@ -55,8 +55,8 @@ FINAL_PRUNE = 1000  # work past the budget to prune the last repaired answer whe
 class Budget:
     """The work one search may do (``Policy.suppression_work``), in counted units: each LP
     solve and simplex iteration, each MILP solve, its simplex iterations, nodes and limit
-    checks, by fixed weights (``WORK_PER_*`` here and in ``master``). A unit is about 0.1 ms
-    on a 2-core machine, but nothing is timed: the same search spends the same units on any
+    checks, by fixed weights (``WORK_PER_*`` here and in ``master``). A unit is 0.02–0.07 ms
+    of one idle core (a MILP's share varies most), but nothing is timed: the same search spends the same units on any
     machine, busy or quiet."""
 
     work: int
