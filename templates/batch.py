@@ -1,14 +1,18 @@
-"""Run one template for many institutions: ``enclave report batch NAME --institutions … --jobs N``.
+"""Run templates for many institutions: ``enclave report batch NAME… --institutions … --jobs N``.
 
 Each institution's report is a run of its own (``templates.runner``: its own kernel, its own
 fresh ledger), written as ``CODE.ipynb`` and ``CODE.html`` (the HTML without code), named by
 the institution's code only; ``index.html`` links them all. A report that fails keeps its
 executed notebook, with the error in it, and an HTML page showing the error; the other
 institutions go on. Every parameter of every run is checked before the first kernel starts.
+Several templates in one batch each get the institutions of their own segment, and a folder
+``NAME/`` of their own; the top ``index.html`` links each template's index.
 
-``--jobs N`` runs N reports at a time in separate worker processes. Because no run depends on
-another (no shared ledger, no shared kernel), the tables are the same with any N and in any
-order of completion.
+``--jobs N`` runs N reports at a time in separate worker processes, all the batch's reports
+(of every template) in one queue, the costliest first (``cost``: the records a report reads),
+so no worker sits idle while another finishes a long tail. Because no run depends on another
+(no shared ledger, no shared kernel), the tables are the same with any N and in any order of
+completion.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ import papermill
 
 from templates.catalog import Catalog, read_catalog
 from templates.exceptions import TemplateError
-from templates.metrics import ALL
-from templates.runner import Plan, execute, isolated_run, plan, render_html
+from templates.metrics import ALL, METRICS
+from templates.runner import Plan, execute, isolated_run, load_template, plan, render_html
+from warehouse.institutions import SEGMENTS
 
 
 @dataclass(frozen=True)
@@ -67,12 +72,57 @@ def choose_institutions(choice: str, segment: str | None, catalog: Catalog) -> l
 
 def plan_batch(name: str, given: dict[str, str], institutions: str, catalog: Catalog | None = None) -> list[Plan]:
     """One checked plan per institution; the first bad parameter stops the batch before any run."""
+    return plan_batches([name], given, institutions, catalog)[name]
+
+
+def plan_batches(
+    names: Sequence[str], given: dict[str, str], institutions: str, catalog: Catalog | None = None
+) -> dict[str, list[Plan]]:
+    """Checked plans of each template, by name; the first bad parameter stops all before any run.
+
+    With several templates, each takes the listed codes of its own segment (and ``ALL``); a code
+    no template reports on is refused. With one, every code must be of its segment."""
     catalog = read_catalog() if catalog is None else catalog
     if "institution" in given:
         raise TemplateError("a batch sets the institution of each report: use --institutions, not -p institution")
-    first = plan(name, given, catalog)
-    codes = choose_institutions(institutions, first.template.segment, catalog)
-    return [plan(name, {**given, "institution": code}, catalog) for code in codes]
+    names = list(dict.fromkeys(names))
+    if not names:
+        raise TemplateError("name at least one template (`enclave report list` shows them)")
+    segments = {name: load_template(name).segment for name in names}
+    for name in names:
+        plan(name, given, catalog)  # the shared parameters, checked against each template
+    if len(names) == 1 or institutions.strip().lower() == "all":
+        chosen = {name: choose_institutions(institutions, segments[name], catalog) for name in names}
+    else:
+        codes = choose_institutions(institutions, None, catalog)
+        for code in codes:
+            segment = catalog.segment_of(code)
+            if code != ALL and segment is not None and segment not in segments.values():
+                raise TemplateError(
+                    f"--institutions: {code} is a {SEGMENTS[segment]}, and none of {', '.join(names)} reports on "
+                    "that segment; leave it out, or add a template that does (`enclave report list`)"
+                )
+        chosen = {n: [c for c in codes if c == ALL or catalog.segment_of(c) in (None, segments[n])] for n in names}
+        for name, mine in chosen.items():
+            if not mine:
+                raise TemplateError(
+                    f"--institutions: no code listed is a {SEGMENTS.get(segments[name], segments[name])}, which "
+                    f"{name} reports on; add some (or ALL for the consortium), or leave {name} out"
+                )
+    return {name: [plan(name, {**given, "institution": code}, catalog) for code in chosen[name]] for name in names}
+
+
+def cost(checked: Plan, catalog: Catalog) -> int:
+    """How much a report reads, to run the costliest first: every record of the metric's
+    tables (each report loads them all), plus the institution's records of its cohort table
+    (the rows it works through). 0 for a template without a standard metric."""
+    metric = METRICS.get(checked.template.name)
+    if metric is None:
+        return 0
+    code = checked.values.get("institution", ALL)
+    whole = sum(sum(catalog.rows.get(table, {}).values()) for table in metric.tables)
+    cohort = catalog.rows.get(metric.tables[0], {})
+    return whole + (sum(cohort.values()) if code == ALL else cohort.get(code, 0))
 
 
 def run_one(checked: Plan, out_dir: Path) -> Outcome:
@@ -111,31 +161,64 @@ def run_batch(
     """Run template ``name`` for each institution; write CODE.ipynb, CODE.html and index.html.
 
     ``plans`` (from ``plan_batch``) saves checking the parameters a second time."""
+    planned = {name: plans} if plans is not None else None
+    (result,) = run_batches(
+        [name], given, institutions, out_dir, jobs=jobs, progress=progress, catalog=catalog, plans=planned
+    )
+    return result
+
+
+def run_batches(
+    names: Sequence[str],
+    given: dict[str, str],
+    institutions: str,
+    out_dir: Path,
+    *,
+    jobs: int = 1,
+    progress: Callable[[Outcome], None] | None = None,
+    catalog: Catalog | None = None,
+    plans: dict[str, list[Plan]] | None = None,
+) -> list[BatchResult]:
+    """Run each template for its institutions, all reports in one queue of ``jobs`` workers.
+
+    One template writes to ``out_dir``; several write ``out_dir/NAME/`` each, and an
+    ``index.html`` in ``out_dir`` that links theirs. ``plans`` (from ``plan_batches``) saves
+    checking the parameters a second time."""
     if jobs < 1:
         raise TemplateError(f"--jobs must be at least 1, not {jobs}")
-    plans = plan_batch(name, given, institutions, catalog) if plans is None else plans
+    catalog = read_catalog() if catalog is None and plans is None else catalog
+    plans = plan_batches(names, given, institutions, catalog) if plans is None else plans
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    outcomes: dict[str, Outcome] = {}
+    folders = {name: out_dir if len(plans) == 1 else out_dir / name for name in plans}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    queue = [(name, checked) for name, planned in plans.items() for checked in planned]
+    if catalog is not None:  # costliest first (a stable sort: ties keep the batch's order)
+        queue.sort(key=lambda item: -cost(item[1], catalog))
+    outcomes: dict[tuple[str, str], Outcome] = {}
 
-    def done(outcome: Outcome) -> None:
-        outcomes[outcome.institution] = outcome
+    def done(name: str, outcome: Outcome) -> None:
+        outcomes[name, outcome.institution] = outcome
         if progress is not None:
             progress(outcome)
 
-    if jobs == 1:
-        for checked in plans:
-            done(run_one(checked, out_dir))
+    if jobs == 1 or len(queue) == 1:
+        for name, checked in queue:
+            done(name, run_one(checked, folders[name]))
     else:
         # Separate processes, each starting fresh: a run's environment (its ledger) is its own.
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(plans)), mp_context=context) as pool:
-            futures = [pool.submit(run_one, checked, out_dir) for checked in plans]
+        with ProcessPoolExecutor(max_workers=min(jobs, len(queue)), mp_context=context) as pool:
+            futures = {pool.submit(run_one, checked, folders[name]): name for name, checked in queue}
             for future in as_completed(futures):
-                done(future.result())
-    ordered = tuple(outcomes[p.values["institution"]] for p in plans)
-    index = write_index(out_dir, plans[0], ordered)
-    return BatchResult(name, ordered, index)
+                done(futures[future], future.result())
+    results = []
+    for name, planned in plans.items():
+        ordered = tuple(outcomes[name, p.values["institution"]] for p in planned)
+        results.append(BatchResult(name, ordered, write_index(folders[name], planned[0], ordered)))
+    if len(results) > 1:
+        write_top_index(out_dir, results)
+    return results
 
 
 def write_index(out_dir: Path, first: Plan, outcomes: Sequence[Outcome]) -> Path:
@@ -167,6 +250,28 @@ table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ccc;padding:.3e
 <h2>Reports</h2><p>{summary} Institutions appear by their consortium codes; each report's tables
 passed the output filter.</p>
 <table><thead><tr><th>Institution</th><th>Status</th><th>Executed notebook</th></tr></thead>
+<tbody>{"".join(rows)}</tbody></table></body></html>
+"""
+    path = out_dir / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def write_top_index(out_dir: Path, results: Sequence[BatchResult]) -> Path:
+    """``index.html`` of a batch of several templates: a link to each template's own index."""
+    rows = []
+    for result in results:
+        failed = len(result.failed)
+        status = f'<span class="failed">{failed} failed</span>' if failed else "all ran"
+        link = f'<a href="{html.escape(result.template)}/index.html">{html.escape(result.template)}</a>'
+        rows.append(f"<tr><td>{link}</td><td>{len(result.outcomes)}</td><td>{status}</td></tr>")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Standard reports</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}}
+table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ccc;padding:.3em 1em;text-align:left}}
+.failed{{color:#8a1c1c;font-weight:600}}</style></head>
+<body><h1>Standard reports</h1><p>{len(results)} templates, each with its reports by institution.</p>
+<table><thead><tr><th>Template</th><th>Reports</th><th>Status</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table></body></html>
 """
     path = out_dir / "index.html"

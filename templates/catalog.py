@@ -9,7 +9,7 @@ uses is refused as unknown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from warehouse.elements import available_years, load_element_set
 from warehouse.institutions import SEGMENTS
@@ -23,6 +23,7 @@ class Catalog:
     segments: dict[str, str]
     years: dict[str, set[str]]  # table -> academic years present
     user: str | None
+    rows: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> institution -> records
 
     def segment_of(self, code: str) -> str | None:
         return self.segments.get(code)
@@ -47,11 +48,13 @@ def read_catalog(workspace: Workspace | None = None) -> Catalog:
     kinds = table_segments()
     segments: dict[str, str] = {}
     years: dict[str, set[str]] = {}
+    rows: dict[str, dict[str, int]] = {}
     for table in workspace.tables():
         frame = workspace.load(table, ["institution", "year"])
         years[table] = set(frame["year"].unique().tolist())
+        rows[table] = {str(code): int(n) for code, n in frame["institution"].value_counts().items()}
         segment = kinds.get(table)
         if segment in SEGMENTS:
             for code in frame["institution"].unique().tolist():
                 segments.setdefault(str(code), segment)
-    return Catalog(segments, years, workspace.user)
+    return Catalog(segments, years, workspace.user, rows)

@@ -3,14 +3,20 @@ disaggregations, and the methods text that says so.
 
 The report templates (``templates/*.ipynb``), the explorer (``notebooks/explorer.ipynb``) and
 the runner all import this module, so a metric means the same thing
-wherever it is shown. A metric's ``build(load, years)`` returns its cohort as one record-level
-frame: a row per member of the cohort (a student; for course success an enrollment), indexed
+wherever it is shown. A metric's ``build(load, years, institution)`` returns its cohort as one
+record-level frame: a row per member of the cohort (a student; for course success an enrollment), indexed
 by the record ids of the table it is drawn from, with the columns
 
 - ``institution``: the member the row belongs to (the college, the district);
 - ``period``: the cohort year (or the term), as reports label it;
 - one boolean column per outcome (``Metric.outcomes``): the numerator's condition;
 - one column per disaggregation (``DISAGGREGATIONS``), with readable labels.
+
+``build`` for one institution reads only what that institution's cohort needs: the cohort's own
+rows, and the later records of *its students* that the metric follows (a completer's courses at
+any college, a college student's university years), so one college's report costs a fraction of
+the consortium's. Its rows are exactly the consortium's cohort restricted to the institution,
+with the same record ids, values and order (``tests/test_metrics.py`` checks each metric).
 
 Everything is plain pandas. In the secure kernel the output filter protects every aggregate of
 the cohort when it is made (``compute``: counts, then rates from those counts), so nothing here
@@ -25,7 +31,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.arrays import ArrowStringArray
 
 from templates.periods import shift, term_index, term_label, term_year, year_label
 
@@ -75,7 +85,7 @@ class Metric:
     cohort: str  # methods: who is in the cohort (the denominator)
     outcomes: tuple[Outcome, ...]
     tables: tuple[str, ...]  # the tables it reads
-    build: Callable[[Loader, Sequence[str]], pd.DataFrame]
+    build: Callable[[Loader, Sequence[str], str], pd.DataFrame]  # (load, years, institution or ALL)
     years: Callable[[Mapping[str, set[str]]], list[str]]
     sources: Mapping[str, str] = field(default_factory=dict)  # disaggregation -> where it comes from
     notes: tuple[str, ...] = ()
@@ -87,6 +97,31 @@ class Metric:
 def _keys(students: pd.Series, years: pd.Series | str) -> pd.Series:
     """One text key per (student, year), to find a student's records of a given year."""
     return students + "|" + years
+
+
+def _isin(values: pd.Series, among: pd.Series) -> pd.Series:
+    """``values.isin(among)``, the same Series, for text columns by pyarrow's hash set.
+
+    pandas 3 looks text up in text by first making each value of ``among`` a Python object:
+    seconds for the million course records a student key is looked up in, most of a report's
+    time. Other dtypes go to pandas."""
+    if not (isinstance(values.array, ArrowStringArray) and isinstance(among.array, ArrowStringArray)):
+        return values.isin(among)
+    mine, theirs = pa.array(values.array), pa.array(among.array)
+    found = pc.is_in(mine, value_set=theirs.cast(mine.type))
+    return pd.Series(np.asarray(found, dtype=bool), index=values.index, name=values.name).__finalize__(values)
+
+
+def _mine(rows: pd.DataFrame, institution: str) -> pd.DataFrame:
+    """The rows of one institution (all of them for ``ALL``)."""
+    return rows if institution == ALL else rows[rows["institution"] == institution]
+
+
+def _of(records: pd.DataFrame, students: pd.Series) -> pd.DataFrame:
+    """The records of ``students`` at any institution: the later records a metric follows its
+    cohort to. Nobody else's records can change a cohort member's outcome; dropping them first
+    keeps the string work below to the cohort's size."""
+    return records[_isin(records["student_key"], students)]
 
 
 def _present(present: Mapping[str, set[str]], *tables: str) -> set[str]:
@@ -115,10 +150,10 @@ def _k12_groups(rows: pd.DataFrame) -> dict[str, pd.Series]:
 def _college_groups(rows: pd.DataFrame, load: Loader) -> dict[str, pd.Series]:
     """Disaggregations of college students: their own row, and their K-12 records."""
     k12 = load("k12_enrollment", ["student_key", "english_learner", "disability"])
-    in_k12 = rows["student_key"].isin(k12["student_key"])
+    in_k12 = _isin(rows["student_key"], k12["student_key"])
 
     def ever(flag: str) -> pd.Series:
-        found = rows["student_key"].isin(k12["student_key"][k12[flag]])
+        found = _isin(rows["student_key"], k12["student_key"][k12[flag]])
         return found.map({True: "Yes", False: "No"}).where(in_k12, NO_K12)
 
     return {
@@ -151,52 +186,58 @@ def _cohort(rows: pd.DataFrame, period: pd.Series, outcomes: dict[str, pd.Series
 
 def _first_time(students: pd.DataFrame, years: Sequence[str]) -> pd.DataFrame:
     """First-time college students, each on the row of the year they started."""
-    starting = term_year(students["first_term"]) == students["year"]
-    return students[students["year"].isin(list(years)) & students["first_time"] & starting]
+    students = students[students["year"].isin(list(years)) & students["first_time"]]
+    return students[term_year(students["first_term"]) == students["year"]]
 
 
 # ---- the metrics ------------------------------------------------------------------------------
 
 
-def college_going(load: Loader, years: Sequence[str]) -> pd.DataFrame:
+def college_going(load: Loader, years: Sequence[str], institution: str = ALL) -> pd.DataFrame:
     k12 = load(
         "k12_enrollment",
         ["institution", "year", "student_key", "grade_level", "graduated", "gender", "ethnicity"]
         + ["socioecon_disadvantaged", "english_learner", "disability"],
     )
+    k12 = _mine(k12[k12["year"].isin(list(years))], institution)
     graduated = k12["graduated"].fillna(False).astype(bool)
-    completers = k12[k12["year"].isin(list(years)) & (k12["grade_level"] == 12) & graduated]
-    courses = load("cc_courses", ["student_key", "term"])
-    universities = load("univ_students", ["student_key", "year"])
+    completers = k12[(k12["grade_level"] == 12) & graduated]
+    courses = _of(load("cc_courses", ["student_key", "term"]), completers["student_key"])
+    universities = _of(load("univ_students", ["student_key", "year"]), completers["student_key"])
     # A term counts for the completers of the year whose next 12 months it starts in: the
     # summer right after completion, then fall, winter and spring.
     finished = (term_index(courses["term"]) - 2) // 4  # the calendar year of completion
     college = _keys(courses["student_key"], year_label(finished - 1))
     university = _keys(universities["student_key"], shift(universities["year"], -1))
     key = _keys(completers["student_key"], completers["year"])
-    enrolled = key.isin(college) | key.isin(university)
+    enrolled = _isin(key, college) | _isin(key, university)
     return _cohort(completers, completers["year"], {"enrolled": enrolled}, _k12_groups(completers))
 
 
-def transfer_level(load: Loader, years: Sequence[str]) -> pd.DataFrame:
+def transfer_level(load: Loader, years: Sequence[str], institution: str = ALL) -> pd.DataFrame:
     students = load("cc_students", [*STUDENT_COLUMNS, "promise_grant"])
-    cohort = _first_time(students, years)
+    cohort = _first_time(_mine(students, institution), years)
     courses = load("cc_courses", ["student_key", "year", "transfer_level", "math_english", "grade"])
+    courses = _of(courses, cohort["student_key"])
     passed = courses[courses["transfer_level"] & courses["grade"].isin(SUCCESS)]
     kind = passed["math_english"].fillna("")
     key = _keys(cohort["student_key"], cohort["year"])
     outcomes = {
-        name: key.isin(_keys(passed["student_key"][kind == code], passed["year"][kind == code]))
+        name: _isin(key, _keys(passed["student_key"][kind == code], passed["year"][kind == code]))
         for name, code in (("math", "M"), ("english", "E"))
     }
     return _cohort(cohort, cohort["year"], outcomes, _college_groups(cohort, load))
 
 
-def course_success(load: Loader, years: Sequence[str]) -> pd.DataFrame:
+def course_success(load: Loader, years: Sequence[str], institution: str = ALL) -> pd.DataFrame:
     courses = load("cc_courses", ["institution", "year", "student_key", "term", "grade"])
     courses = courses[courses["year"].isin(list(years))]
     students = load("cc_students", ["institution", "year", "student_key", "gender", "ethnicity", "promise_grant"])
-    enrollments = courses.merge(students, on=["institution", "year", "student_key"], how="left")
+    # Merged over the whole consortium, then restricted: where one student has two rows of a
+    # college and year, the merge repeats their courses, and the secure kernel makes the result
+    # a record set of its own (not the course records). Restricting after the merge keeps one
+    # college's tables decided exactly as the consortium's restricted to it.
+    enrollments = _mine(courses.merge(students, on=["institution", "year", "student_key"], how="left"), institution)
     enrollments["ethnicity"] = enrollments["ethnicity"].fillna("Not Reported")
     enrollments["gender"] = enrollments["gender"].fillna("X")
     enrollments["promise_grant"] = enrollments["promise_grant"].fillna(False).astype(bool)
@@ -205,37 +246,39 @@ def course_success(load: Loader, years: Sequence[str]) -> pd.DataFrame:
     return _cohort(enrollments, period, {"success": success}, _college_groups(enrollments, load))
 
 
-def persistence(load: Loader, years: Sequence[str]) -> pd.DataFrame:
-    students = load("cc_students", [*STUDENT_COLUMNS, "promise_grant"])
-    start = students["year"].str[:4]
-    cohort = students[
-        students["year"].isin(list(years)) & students["first_time"] & (students["first_term"] == start + "FA")
-    ]
-    courses = load("cc_courses", ["student_key", "term"])
+def persistence(load: Loader, years: Sequence[str], institution: str = ALL) -> pd.DataFrame:
+    students = _mine(load("cc_students", [*STUDENT_COLUMNS, "promise_grant"]), institution)
+    students = students[students["year"].isin(list(years)) & students["first_time"]]
+    cohort = students[students["first_term"] == students["year"].str[:4] + "FA"]
+    courses = _of(load("cc_courses", ["student_key", "term"]), cohort["student_key"])
     spring = (cohort["year"].str[:4].astype(int) + 1).astype(str) + "SP"
-    enrolled = _keys(cohort["student_key"], spring).isin(_keys(courses["student_key"], courses["term"]))
+    enrolled = _isin(_keys(cohort["student_key"], spring), _keys(courses["student_key"], courses["term"]))
     return _cohort(cohort, cohort["year"], {"persisted": enrolled}, _college_groups(cohort, load))
 
 
-def completion(load: Loader, years: Sequence[str]) -> pd.DataFrame:
+def completion(load: Loader, years: Sequence[str], institution: str = ALL) -> pd.DataFrame:
     students = load("cc_students", [*STUDENT_COLUMNS, "promise_grant"])
-    cohort = _first_time(students, years)
-    awards = load("cc_awards", ["student_key", "year"])
-    universities = load("univ_students", ["student_key", "year", "degree"])
+    cohort = _first_time(_mine(students, institution), years)
+    awards = _of(load("cc_awards", ["student_key", "year"]), cohort["student_key"])
+    universities = _of(load("univ_students", ["student_key", "year", "degree"]), cohort["student_key"])
     degrees = universities[universities["degree"].fillna("") != ""]
     # An award of year Y completes the cohorts of Y, Y-1 and Y-2 (within three years).
     earned = [
         _keys(frame["student_key"], shift(frame["year"], -back)) for frame in (awards, degrees) for back in range(3)
     ]
     key = _keys(cohort["student_key"], cohort["year"])
-    completed = key.isin(pd.concat(earned))
+    completed = _isin(key, pd.concat(earned))
     return _cohort(cohort, cohort["year"], {"completed": completed}, _college_groups(cohort, load))
 
 
-def transfer(load: Loader, years: Sequence[str]) -> pd.DataFrame:
+def transfer(load: Loader, years: Sequence[str], institution: str = ALL) -> pd.DataFrame:
     students = load("cc_students", ["institution", "year", "student_key", "gender", "ethnicity", "promise_grant"])
-    courses = load("cc_courses", ["student_key", "year", "units", "grade"])
-    universities = load("univ_students", ["student_key", "year"])
+    # The institution's students of the cohort years, and every college record of theirs: the
+    # units they earned and where they were the next year count at any college.
+    mine = _mine(students[students["year"].isin(list(years))], institution)
+    students = _of(students, mine["student_key"])
+    courses = _of(load("cc_courses", ["student_key", "year", "units", "grade"]), mine["student_key"])
+    universities = _of(load("univ_students", ["student_key", "year"]), mine["student_key"])
     parts = []
     for year in sorted(years):
         earned = courses[(courses["year"] <= year) & courses["grade"].isin(EARNED)]
@@ -243,10 +286,13 @@ def transfer(load: Loader, years: Sequence[str]) -> pd.DataFrame:
         twelve = earned["student_key"][units >= 12]
         following = students["student_key"][students["year"] == shift(year, 1)]
         rows = students["year"] == year
-        parts.append(students[rows & students["student_key"].isin(twelve) & ~students["student_key"].isin(following)])
+        if institution != ALL:
+            rows &= students["institution"] == institution
+        left = _isin(students["student_key"], twelve) & ~_isin(students["student_key"], following)
+        parts.append(students[rows & left])
     left = pd.concat(parts)
     later = _keys(universities["student_key"], shift(universities["year"], -1))
-    enrolled = _keys(left["student_key"], left["year"]).isin(later)
+    enrolled = _isin(_keys(left["student_key"], left["year"]), later)
     return _cohort(left, left["year"], {"transferred": enrolled}, _college_groups(left, load))
 
 

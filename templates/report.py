@@ -160,7 +160,7 @@ def start(
             f"parameter years: {', '.join(outside)} outside the data for {m.title.lower()}; "
             f"the data answer {', '.join(available) or 'no year'}"
         )
-    cohort = m.build(load, chosen)
+    cohort = m.build(load, chosen, institution)  # the institution's cohort only
     first = decision_count()  # the filter's decisions from here on are this report's tables
     results = compute(m, cohort, institution, list(disaggregations), chosen)
     report = Report(m, institution, chosen, list(disaggregations), load_policy(), results, first)

@@ -143,3 +143,81 @@ def test_an_author_runs_a_batch_from_their_own_secure_kernel(demo_var, tmp_path)
         [f"{c}.html" for c in colleges(demo_var)] + ["index.html"]
     )
     assert not (tmp_path / "elsewhere").exists()
+
+
+def members_of(state: Path, segment: str) -> list[str]:
+    manifest = json.loads((state / "demo" / "manifest.json").read_text())
+    return sorted(m["code"] for m in manifest["members"] if m["segment"] == segment)
+
+
+def test_several_templates_run_in_one_queue_each_on_its_own_segment(demo_copy, tmp_path):
+    """One batch of two templates: each takes the listed codes of its own segment (and ALL),
+    writes a folder of its own, and gives the same tables as running it alone, serially."""
+    district, college = members_of(demo_copy, "k12")[0], members_of(demo_copy, "cc")[0]
+    out = tmp_path / "both"
+    args = ["report", "batch", "college_going", "persistence", "--institutions", f"ALL,{district},{college}"]
+    result = CliRunner().invoke(enclave, [*args, "-p", "years", "2023-24", "--jobs", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "college_going, persistence: 4 report(s)" in result.output
+    for name, code in (("college_going", district), ("persistence", college)):
+        assert sorted(p.name for p in (out / name).iterdir()) == sorted(
+            [f"{c}.{ext}" for c in ("ALL", code) for ext in ("html", "ipynb")] + ["index.html"]
+        )
+        alone = batch.run_batch(name, {"years": "2023-24"}, f"ALL,{code}", tmp_path / name, jobs=1)
+        for outcome in alone.outcomes:
+            assert tables(out / name / f"{outcome.institution}.html") == tables(outcome.html)
+            assert len(tables(outcome.html)) >= 3
+    top = BeautifulSoup((out / "index.html").read_text(), "html.parser")
+    assert [a["href"] for a in top.find_all("a")] == ["college_going/index.html", "persistence/index.html"]
+    events = [e for e in AuditLog().events() if e.event == "report.batch"]
+    assert [(e.details["template"], e.details["institutions"]) for e in events] == [
+        ("college_going", ["ALL", district]),
+        ("persistence", ["ALL", college]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("names", "institutions", "message"),
+    [
+        (["college_going", "persistence"], "{univ}", "{univ} is a university, and none of college_going, persistence"),
+        (["college_going", "persistence"], "{college}", "no code listed is a K-12 district, which college_going"),
+        (["college_going", "persistence"], "{college},NOSUCH", "'NOSUCH' is not an institution in your approved"),
+        (["persistence", "nosuch"], "all", "no template named 'nosuch'"),
+        ([], "all", "name at least one template"),
+    ],
+    ids=["no-template-for-a-code", "no-code-for-a-template", "unknown-code", "unknown-template", "no-template"],
+)
+def test_bad_batches_of_several_templates_are_refused(use_demo, names, institutions, message):
+    codes = {"univ": members_of(use_demo, "univ")[0], "college": members_of(use_demo, "cc")[0]}
+    with pytest.raises(TemplateError) as error:
+        batch.plan_batches(names, {}, institutions.format(**codes))
+    assert message.format(**codes) in str(error.value)
+
+
+def test_the_queue_runs_the_costliest_reports_first(use_demo, tmp_path, monkeypatch):
+    """Every report of the batch in one queue, ordered by the records each reads: the
+    consortium reports first, then institutions by their size; the index keeps the batch's
+    order whatever the order of running."""
+    ran = []
+
+    def run_one(checked, out_dir):
+        ran.append((checked.template.name, checked.values["institution"]))
+        return batch.Outcome(checked.values["institution"], None, None)
+
+    monkeypatch.setattr(batch, "run_one", run_one)
+    monkeypatch.setattr(batch, "write_index", lambda folder, first, outcomes: folder / "index.html")
+    catalog = batch.read_catalog()
+    results = batch.run_batches(["college_going", "persistence"], {}, "all", tmp_path, catalog=catalog)
+    plans = batch.plan_batches(["college_going", "persistence"], {}, "all", catalog)
+    costs = [batch.cost(p, catalog) for name in ("college_going", "persistence") for p in plans[name]]
+    assert sorted(costs, reverse=True) == [
+        batch.cost(p, catalog) for name, code in ran for p in plans[name] if p.values["institution"] == code
+    ]
+    assert len(ran) == len(costs) == len(members_of(use_demo, "k12")) + len(members_of(use_demo, "cc"))
+    assert len(set(costs)) > 2  # the order is decided by sizes, not by ties
+    rows = catalog.rows["k12_enrollment"]
+    districts = [code for name, code in ran if name == "college_going"]
+    assert districts == sorted(rows, key=lambda c: -rows[c]) and set(districts) == set(members_of(use_demo, "k12"))
+    assert [o.institution for o in results[0].outcomes] == members_of(use_demo, "k12")  # the batch's order
+    with_all = batch.plan_batches(["persistence"], {}, f"{members_of(use_demo, 'cc')[0]},ALL", catalog)["persistence"]
+    assert batch.cost(with_all[1], catalog) > batch.cost(with_all[0], catalog)  # the consortium's is the largest

@@ -110,7 +110,7 @@ def _shown(kernel: KernelSession, code: str) -> dict:
         f"for c in t.columns}}))"
     )
     assert not out.errors, out.errors
-    return eval(out.texts[-1])  # noqa: S307 (the kernel printed a dict literal)
+    return eval("".join(out.texts))  # noqa: S307 (the kernel printed a dict literal, maybe in parts)
 
 
 def test_the_kernel_protects_linked_tables_together(kernel):

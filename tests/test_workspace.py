@@ -198,7 +198,7 @@ def test_a_real_kernel_honours_enclave_user(demo_var, tmp_path):
         finally:
             session.close()
         assert not out.errors, out.errors
-        shown = json.loads(out.texts[-1])  # [[use, tables], ...]
+        shown = json.loads("".join(out.texts))  # [[use, tables], ...], printed in one or more parts
         assert [name for name, _ in shown] == [name for name, _ in expected], user
         for (_, tables), (_, wanted) in zip(shown, expected, strict=True):
             assert wanted is None or tables == wanted

@@ -80,41 +80,62 @@ def report_run(name: str, parameters: tuple[tuple[str, str], ...], out_dir: Path
 
 
 @report.command("batch")
-@click.argument("name")
+@click.argument("names", metavar="NAME...", nargs=-1, required=True)
 @PARAMETER
 @click.option(
     "--institutions",
     required=True,
     metavar="all|CODE,…",
-    help="`all` (every institution of the template's segment in your approved uses) or codes separated by commas.",
+    help="`all` (every institution of each template's segment in your approved uses) or codes separated by "
+    "commas (`ALL` for the consortium); with several templates each takes the codes of its own segment.",
 )
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Reports run at a time.")
 @OUT
 def report_batch(
-    name: str, parameters: tuple[tuple[str, str], ...], institutions: str, jobs: int, out_dir: Path
+    names: tuple[str, ...], parameters: tuple[tuple[str, str], ...], institutions: str, jobs: int, out_dir: Path
 ) -> None:
-    """Run template NAME for each institution; write CODE.ipynb, CODE.html and index.html to --out."""
-    from templates.batch import plan_batch, run_batch
+    """Run each template NAME for each institution: CODE.ipynb, CODE.html and index.html in --out
+    (with several templates, in --out/NAME/, and an index.html linking them). All the reports
+    share one queue of --jobs workers, the largest first."""
+    from templates.batch import plan_batches, run_batches
+    from templates.catalog import read_catalog
 
     given = dict(parameters)
     try:
-        plans = plan_batch(name, given, institutions)  # every parameter checked before any kernel
-        with click.progressbar(length=len(plans), label=f"{name}: {len(plans)} report(s)", show_pos=True) as bar:
-            result = run_batch(
-                name, given, institutions, out_dir, jobs=jobs, progress=lambda _o: bar.update(1), plans=plans
+        catalog = read_catalog()
+        plans = plan_batches(names, given, institutions, catalog)  # every parameter checked before any kernel
+        count = sum(len(p) for p in plans.values())
+        label = f"{', '.join(plans)}: {count} report(s)"
+        with click.progressbar(length=count, label=label, show_pos=True) as bar:
+            results = run_batches(
+                list(plans),
+                given,
+                institutions,
+                out_dir,
+                jobs=jobs,
+                progress=lambda _o: bar.update(1),
+                catalog=catalog,
+                plans=plans,
             )
     except (*EXPECTED, TemplateError) as error:
         raise fail(error) from None
-    audit_report(
-        "report.batch",
-        template=name,
-        parameters={k: v for k, v in given.items()},
-        institutions=[o.institution for o in result.outcomes],
-        failed=[o.institution for o in result.failed],
-        index=str(result.index),
-    )
-    for outcome in result.failed:
-        click.echo(f"FAILED {outcome.institution}: {outcome.error} (see {outcome.notebook or 'no notebook'})", err=True)
-    click.echo(f"Wrote {len(result.outcomes)} report(s) to {out_dir}; index: {result.index}")
-    if result.failed:
+    failed = []
+    for result in results:
+        audit_report(
+            "report.batch",
+            template=result.template,
+            parameters={k: v for k, v in given.items()},
+            institutions=[o.institution for o in result.outcomes],
+            failed=[o.institution for o in result.failed],
+            index=str(result.index),
+        )
+        failed += [(result.template, o) for o in result.failed]
+    for name, outcome in failed:
+        where = f"{name} " if len(results) > 1 else ""
+        click.echo(
+            f"FAILED {where}{outcome.institution}: {outcome.error} (see {outcome.notebook or 'no notebook'})", err=True
+        )
+    index = out_dir / "index.html"
+    click.echo(f"Wrote {sum(len(r.outcomes) for r in results)} report(s) to {out_dir}; index: {index}")
+    if failed:
         raise click.exceptions.Exit(1)
