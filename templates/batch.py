@@ -9,6 +9,10 @@ institutions go on. Every parameter of every run is checked before the first ker
 ``--jobs N`` runs N reports at a time in separate worker processes. Because no run depends on
 another (no shared ledger, no shared kernel), the tables are the same with any N and in any
 order of completion.
+
+Each report's filter events (``templates.kernel_events``) come back with its outcome, tagged
+with its run, and go to ``on_events`` in the process that called ``run_batch`` (the audit log
+for ``enclave report batch``; the author's own kernel, and so the hub, from JupyterLab).
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ import papermill
 
 from templates.catalog import Catalog, read_catalog
 from templates.exceptions import TemplateError
-from templates.metrics import ALL
-from templates.runner import Plan, execute, isolated_run, plan, render_html
+from templates.kernel_events import EventSink, forward_from_kernel, tagged
+from templates.runner import Plan, execute, isolated_run, new_run, plan, render_html
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class Outcome:
     notebook: Path | None
     html: Path | None
     error: str | None = None  # None: the report ran
+    run: str = ""  # the run's id, in its audit events
+    events: tuple[dict, ...] = ()  # the kernel's filter events, tagged with the run
 
     @property
     def ok(self) -> bool:
@@ -77,24 +83,26 @@ def plan_batch(name: str, given: dict[str, str], institutions: str, catalog: Cat
 
 def run_one(checked: Plan, out_dir: Path) -> Outcome:
     """One institution's report; a failure is recorded in its outcome, never raised."""
-    code = checked.values.get("institution", ALL)
+    code = checked.institution
     notebook, page = out_dir / f"{code}.ipynb", out_dir / f"{code}.html"
+    run, collected = new_run(), []
     with isolated_run(checked.threshold) as scratch:
         executed = scratch / f"{code}.ipynb"
         error = None
         try:
-            execute(checked, executed, scratch)
+            execute(checked, executed, scratch, collected)
         except papermill.PapermillExecutionError as failure:
             error = f"failed in cell {failure.exec_count}: {failure.ename}: {failure.evalue}"
         except Exception as failure:  # kernel missing or dead, bad notebook
             error = f"could not run: {type(failure).__name__}: {failure}"
+        events = tagged(collected, run, checked.template.name, code)
         if not executed.exists():
-            return Outcome(code, None, None, error or "no notebook was written")
+            return Outcome(code, None, None, error or "no notebook was written", run, events)
         page_text = render_html(executed)
         (scratch / page.name).write_text(page_text, encoding="utf-8")
         shutil.move(executed, notebook)
         shutil.move(scratch / page.name, page)
-    return Outcome(code, notebook, page, error)
+    return Outcome(code, notebook, page, error, run, events)
 
 
 def run_batch(
@@ -107,10 +115,12 @@ def run_batch(
     progress: Callable[[Outcome], None] | None = None,
     catalog: Catalog | None = None,
     plans: list[Plan] | None = None,
+    on_events: EventSink | None = None,
 ) -> BatchResult:
     """Run template ``name`` for each institution; write CODE.ipynb, CODE.html and index.html.
 
-    ``plans`` (from ``plan_batch``) saves checking the parameters a second time."""
+    ``plans`` (from ``plan_batch``) saves checking the parameters a second time. Each report's
+    filter events go to ``on_events`` as it completes (default: sent on from this process)."""
     if jobs < 1:
         raise TemplateError(f"--jobs must be at least 1, not {jobs}")
     plans = plan_batch(name, given, institutions, catalog) if plans is None else plans
@@ -118,8 +128,11 @@ def run_batch(
     out_dir.mkdir(parents=True, exist_ok=True)
     outcomes: dict[str, Outcome] = {}
 
+    sink = on_events or forward_from_kernel
+
     def done(outcome: Outcome) -> None:
         outcomes[outcome.institution] = outcome
+        sink(outcome.events)
         if progress is not None:
             progress(outcome)
 
