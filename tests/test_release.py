@@ -255,7 +255,7 @@ def test_a_file_changed_after_its_review_is_not_released(desk, table):
 
 @pytest.mark.parametrize(
     ("name", "error"),
-    [("data.parquet", "only .ipynb, .html, .csv, .png"), ("missing.csv", "no such file")],
+    [("data.parquet", "only .ipynb, .html, .csv, .txt, .png"), ("missing.csv", "no such file")],
     ids=["wrong-type", "missing"],
 )
 def test_bad_files_are_refused_before_anything_is_recorded(desk, tmp_path, name, error):
