@@ -30,6 +30,7 @@ from output_filters.server.events import filter_event
 
 ENGINE = "enclave-audited"
 RUN_DETAILS = ("report_run", "template", "institution")  # the runner's to set, never the kernel's
+DROPPED = (*RUN_DETAILS, "event")  # "event" is the event's name, not a detail
 
 EventSink = Callable[[Sequence[dict]], None]
 
@@ -66,12 +67,14 @@ class CollectingEngine(NBClientEngine):
         input_path: str | None = None,
         **kwargs: Any,
     ) -> Any:
+        timeout = kwargs.pop("timeout", None)
+        kwargs.pop("startup_timeout", None)  # papermill's name for it is start_timeout
         client = CollectingClient(
             nb_man,
             collected=[] if collected is None else collected,
             kernel_name=kernel_name,
             startup_timeout=start_timeout,
-            timeout=execution_timeout or kwargs.pop("timeout", None),
+            timeout=execution_timeout or timeout,
             log_output=log_output,
             stdout_file=stdout_file,
             stderr_file=stderr_file,
@@ -88,7 +91,7 @@ def tagged(collected: Sequence[dict], run: str, template: str, institution: str)
     context = {"report_run": run, "template": template, "institution": institution}
     out = []
     for item in collected:
-        details = {k: v for k, v in (item.get("details") or {}).items() if k not in RUN_DETAILS}
+        details = {k: v for k, v in (item.get("details") or {}).items() if k not in DROPPED}
         out.append({"event": item["event"], "details": {**details, **context}})
     return tuple(out)
 

@@ -173,10 +173,20 @@ def test_pandas_text_tables_are_read_with_their_labels():
     assert text_tables("In 2023 we counted 5 of them.\nThat is all.\n") == []
 
 
-def test_a_report_the_filter_protected_passes_the_recheck(use_demo, tmp_path):
+def test_a_report_the_filter_protected_passes_the_recheck(use_demo, tmp_path, monkeypatch):
     """Every table of an executed report (HTML, stream and plain-text outputs) passes: the
     re-check refuses no cell the filter protected."""
+    from hub.release import margins
     from templates import runner
+
+    audited = []
+
+    def counted(published, policy):
+        audited.append(published.shape)
+        return margins_attack(published, policy)
+
+    margins_attack = margins.attack
+    monkeypatch.setattr(margins, "attack", counted)
 
     result = runner.run_report(
         "course_success", {"disaggregations": "ethnicity,gender"}, tmp_path / "out", on_events=lambda _e: None
@@ -187,3 +197,4 @@ def test_a_report_the_filter_protected_passes_the_recheck(use_demo, tmp_path):
     executed = json.loads(files[result.notebook.name])
     shown = [o for c in executed["cells"] for o in c.get("outputs", []) if "text/html" in o.get("data", {})]
     assert any("*" in "".join(o["data"]["text/html"]) for o in shown)  # there were suppressed cells to audit
+    assert audited, "no table with suppressed cells and a total reached the attacker"

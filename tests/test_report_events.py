@@ -121,7 +121,9 @@ def test_events_of_a_failed_run_are_recorded_too(demo_copy, tmp_path, monkeypatc
 
 
 def test_the_run_names_itself_whatever_the_kernel_wrote():
-    collected = [{"event": "tamper", "details": {"what": "x", "report_run": "other", "institution": "Z9"}}]
+    collected = [
+        {"event": "tamper", "details": {"what": "x", "report_run": "other", "institution": "Z9", "event": "e"}}
+    ]
     [event] = tagged(collected, "abc", "persistence", "CC01")
     assert event == {
         "event": "tamper",

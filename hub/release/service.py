@@ -162,7 +162,7 @@ def _read(path: Path) -> bytes | None:
 
 
 def _view(name: str, data: bytes | None) -> dict:
-    """How a file is shown: a table (CSV), a sandboxed frame (HTML), a notebook's outputs, an image."""
+    """How a file is shown: a table (CSV), a sandboxed frame (HTML), text, a notebook's outputs, an image."""
     if data is None:
         return {"kind": "missing"}
     suffix = Path(name).suffix.lower()
@@ -173,6 +173,8 @@ def _view(name: str, data: bytes | None) -> dict:
         return {"kind": "table", "rows": list(csv.reader(io.StringIO(text)))}
     if suffix == ".html":
         return {"kind": "html", "html": text}
+    if suffix == ".txt":
+        return {"kind": "text", "text": text}
     try:
         cells = json.loads(text).get("cells", [])
     except ValueError:
