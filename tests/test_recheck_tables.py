@@ -171,6 +171,19 @@ def test_pandas_text_tables_are_read_with_their_labels():
     [series] = text_tables(str(leaky_series()))
     assert series == [["ethnicity", ""], ["Asian", "*"], ["White", "20"], ["All", "25"]]
     assert text_tables("In 2023 we counted 5 of them.\nThat is all.\n") == []
+    assert text_tables("step 1\nstep 2\nfold 10\nfold 20\n") == []  # prose, not a Series' four spaces
+
+
+def test_grouped_row_labels_are_a_note_not_a_guess():
+    """A MultiIndex's HTML leaves rows shorter than the header: not audited, said so."""
+    frame = pd.DataFrame(
+        {"n": [20, "*", 30, 40, 95]},
+        index=pd.MultiIndex.from_tuples([("cc", "a"), ("cc", "b"), ("univ", "c"), ("univ", "d"), ("All", "")]),
+    )
+    result = recheck({"t.html": frame.to_html().encode()}, MEMBERS, POLICY.threshold, POLICY)
+    assert result.passed
+    [note] = result.findings
+    assert "could not audit: grouped row labels" in note.message and not note.refuses
 
 
 def test_a_report_the_filter_protected_passes_the_recheck(use_demo, tmp_path, monkeypatch):

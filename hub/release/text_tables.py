@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 
 TOKEN = re.compile(r"\S+")
+SERIES_GAP = 3  # pandas puts four spaces between a Series' labels and its values; allow for one less
 
 
 def _value_pattern(mark: str) -> re.Pattern[str]:
@@ -39,21 +40,27 @@ def _trailing_values(line: str, value: re.Pattern[str]) -> list[re.Match[str]]:
     return found[::-1]
 
 
-def _row(line: str, value: re.Pattern[str], ends: list[int]) -> tuple[int, list[str]] | None:
+def _row(line: str, value: re.Pattern[str], ends: list[int], gap: int = 2) -> tuple[int, list[str]] | None:
     """Where the label of ``line`` ends, and its label and cells at the column ``ends``; None
-    if it is not a row of such a table."""
+    if it is not a row of such a table. pandas leaves at least two spaces between a row's label
+    and its first value (a DataFrame), four in a Series: ``gap``, so "step 1" is prose."""
     by_end = {m.end(): m for m in _trailing_values(line, value)}
     if not ends or any(end not in by_end for end in ends):
         return None
-    label = line[: by_end[ends[0]].start()].rstrip()
+    first = by_end[ends[0]].start()
+    label = line[:first].rstrip()
+    if label.strip() and first - len(label) < gap:
+        return None
     return len(label), [label.strip(), *(by_end[end].group() for end in ends)]
 
 
-def _rows(lines: list[str], start: int, value: re.Pattern[str], ends: list[int]) -> tuple[list[list[str]], int, int]:
+def _rows(
+    lines: list[str], start: int, value: re.Pattern[str], ends: list[int], gap: int = 2
+) -> tuple[list[list[str]], int, int]:
     """The rows from ``start`` on, the widest label's end, and the index after the last row."""
     rows, widest, index = [], 0, start
     while index < len(lines):
-        found = _row(lines[index], value, ends)
+        found = _row(lines[index], value, ends, gap)
         if found is None:
             break
         widest = max(widest, found[0])
@@ -99,7 +106,7 @@ def _table_at(lines: list[str], start: int, value: re.Pattern[str]) -> tuple[lis
     values = _trailing_values(lines[first], value)
     if not values:
         return None
-    rows, _widest, end = _rows(lines, first, value, [values[-1].end()])
+    rows, _widest, end = _rows(lines, first, value, [values[-1].end()], gap=SERIES_GAP)
     if len(rows) < 2 or not all(r[0] for r in rows):
         return None
     return [["" if first == start else header.strip(), ""], *rows], end
