@@ -40,7 +40,7 @@ from nbconvert import HTMLExporter
 
 from output_filters.policy import Policy, load_policy
 from templates.catalog import Catalog, read_catalog
-from templates.exceptions import TemplateError
+from templates.exceptions import RunFailed, TemplateError
 from templates.kernel_events import ENGINE, EventSink, forward_from_kernel, tagged
 from templates.metrics import ALL, DISAGGREGATIONS, METRICS
 from warehouse.elements import check_year
@@ -290,8 +290,9 @@ def run_report(
 ) -> ReportResult:
     """Execute template ``name`` with ``given`` parameters; write NAME.ipynb and NAME.html.
 
-    The kernel's filter events go to ``on_events`` (default: sent on from this process,
-    ``templates.kernel_events.forward_from_kernel``), also when the run fails."""
+    The kernel's filter events, tagged with the run's id, go to ``on_events`` (default: sent
+    on from this process, ``templates.kernel_events.forward_from_kernel``), also when the run
+    fails (``RunFailed`` carries the id)."""
     checked = plan(name, given, catalog)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -305,11 +306,11 @@ def run_report(
                 events = tagged(collected, run, name, checked.institution)
                 (on_events or forward_from_kernel)(events)
         except papermill.PapermillExecutionError as error:
-            raise TemplateError(
-                f"template {name} failed in cell {error.exec_count}: {error.ename}: {error.evalue}"
+            raise RunFailed(
+                f"template {name} failed in cell {error.exec_count}: {error.ename}: {error.evalue}", run
             ) from None
         except Exception as error:  # kernel missing or dead, bad notebook
-            raise TemplateError(f"template {name} could not run: {type(error).__name__}: {error}") from None
+            raise RunFailed(f"template {name} could not run: {type(error).__name__}: {error}", run) from None
         html = scratch / f"{name}.html"
         html.write_text(render_html(executed), encoding="utf-8")
         notebook, page = out_dir / executed.name, out_dir / html.name

@@ -102,7 +102,7 @@ def test_a_cli_report_run_records_its_kernels_filter_events(suppressing_template
     assert all(event.details["rule"] in notes[0] for event in suppressed)  # the note the reader saw, no more
 
 
-def test_events_of_a_failed_run_are_recorded_too(demo_copy, tmp_path, monkeypatch):
+def test_a_failed_run_and_its_events_are_on_the_record(demo_copy, tmp_path, monkeypatch):
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "enclave", "display_name": "Python 3 (Enclave)", "language": "python"}
     notebook.cells = [
@@ -116,8 +116,12 @@ def test_events_of_a_failed_run_are_recorded_too(demo_copy, tmp_path, monkeypatc
     monkeypatch.setattr(runner, "TEMPLATES_DIR", folder)
     result = CliRunner().invoke(enclave, ["report", "run", "stops", "--out", str(tmp_path / "out")])
     assert result.exit_code == 1 and "ValueError: stop here" in result.output
-    events = [e.event for e in AuditLog().events()]
-    assert "kernel.data.load" in events and "kernel.output.blocked" in events and "report.run" not in events
+    log = AuditLog().events()
+    [run] = [e for e in log if e.event == "report.run"]
+    assert "ValueError: stop here" in run.details["failed"]
+    ours = {e.event: e for e in log if e.event.startswith("kernel.")}
+    assert {"kernel.data.load", "kernel.output.blocked"} <= set(ours)
+    assert {e.details["report_run"] for e in ours.values()} == {run.details["run"]}
 
 
 def test_the_run_names_itself_whatever_the_kernel_wrote():

@@ -18,7 +18,7 @@ import click
 from hub.audit import AuditLog
 from hub.cli.errors import EXPECTED, actor, fail
 from hub.kernel_events import MAX_RUN_EVENTS, audit_entry
-from templates.exceptions import TemplateError
+from templates.exceptions import RunFailed, TemplateError
 
 PARAMETER = click.option(
     "-p",
@@ -85,6 +85,9 @@ def report_run(name: str, parameters: tuple[tuple[str, str], ...], out_dir: Path
 
     try:
         result = run_report(name, dict(parameters), out_dir, on_events=kernel_events_sink())
+    except RunFailed as error:  # its kernel's events are on the record: so is the run
+        audit_report("report.run", run=error.run, template=name, parameters=dict(parameters), failed=str(error)[:300])
+        raise fail(error) from None
     except (*EXPECTED, TemplateError) as error:
         raise fail(error) from None
     audit_report(
