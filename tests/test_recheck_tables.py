@@ -104,6 +104,13 @@ LEAKS = [
         notebook(plain(str(leaky_series()))),
         "n.ipynb, cell 1: text table 1, row 'Asian':",
     ),
+    ("txt-markdown", "t.txt", leaky().to_markdown().encode(), "t.txt, text table 1, row 'Asian', column 'M'"),
+    (
+        "notebook-markdown",
+        "n.ipynb",
+        notebook({"output_type": "display_data", "data": {"text/markdown": leaky().to_markdown()}, "metadata": {}}),
+        "n.ipynb, cell 1: text table 1, row 'Asian', column 'M'",
+    ),
     ("txt-total-row", "t.txt", leaky().rename(index={"All": "Total"}).to_string().encode(), "row 'Asian', column 'M'"),
 ]
 
@@ -124,6 +131,7 @@ CLEAN = [
     ("notebook-html", "n.ipynb", notebook(html(protected()))),
     ("notebook-print", "n.ipynb", notebook(*stream(*halves(printed(protected()))))),
     ("notebook-series", "n.ipynb", notebook(plain(str(protected_series())))),
+    ("txt-markdown", "t.txt", protected().to_markdown().encode()),
 ]
 
 

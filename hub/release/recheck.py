@@ -1,8 +1,9 @@
 """The automated re-check of a release request: disclosure rules over every table, neutral labels.
 
 For each file (.csv, .html, .ipynb, .txt, .png) it finds every table (CSV rows, HTML
-``<table>``s, the HTML outputs of a notebook, and tables pandas printed as text: in a
-notebook's stream and plain-text outputs or a .txt, ``hub.release.text_tables``) and applies the
+``<table>``s, the HTML outputs of a notebook, and tables pandas printed as text or Markdown: in
+a notebook's stream, Markdown and plain-text outputs or a .txt, ``hub.release.text_tables``) and
+applies the
 filter's disclosure rules to each:
 
 - the threshold: a whole number of 0 < n < threshold in a column that is not a rate, share,
@@ -293,6 +294,8 @@ def _check_notebook(file: str, text: str, rules: Policy, members: list[Member]) 
             html = data.get("text/html")
             if html:
                 found += _check_html(file, _joined(html), rules, members, where)
+            elif "text/markdown" in data:  # display(Markdown(df.to_markdown()))
+                found += _check_text(file, _joined(data["text/markdown"]), rules, members, where)
             elif "text/plain" in data:  # a Series, or a table shown without HTML
                 found += _check_text(file, _joined(data["text/plain"]), rules, members, where)
             if "image/png" in data:

@@ -14,7 +14,8 @@ ending too (a label may hold spaces: "Fall 2023"); the row label is what comes b
 value. A Series has no column labels: its one column is where every row's value ends. Lines that
 are not tables (prose, the filter's note under a table, ``Name: count, dtype: int64``) end a
 table and are skipped. Each table comes back as rows of text cells, the first row its header,
-the first cell of each row its label: the form the re-check reads CSV rows in.
+the first cell of each row its label: the form the re-check reads CSV rows in. Markdown tables
+(``df.to_markdown()``, printed or shown as ``text/markdown``) are read by their pipes.
 """
 
 from __future__ import annotations
@@ -112,13 +113,31 @@ def _table_at(lines: list[str], start: int, value: re.Pattern[str]) -> tuple[lis
     return [["" if first == start else header.strip(), ""], *rows], end
 
 
+PIPE_RULE = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?$")
+
+
+def _pipe_table_at(lines: list[str], start: int) -> tuple[list[list[str]], int] | None:
+    """A Markdown table (``df.to_markdown()``): a ``| … |`` header, a ``|---|`` rule, rows."""
+    if start + 1 >= len(lines) or not lines[start].strip().startswith("|"):
+        return None
+    if not PIPE_RULE.match(lines[start + 1].strip()):
+        return None
+    rows, index = [], start
+    while index < len(lines) and lines[index].strip().startswith("|"):
+        if index != start + 1:
+            rows.append([cell.strip() for cell in lines[index].strip().strip("|").split("|")])
+        index += 1
+    return rows, index
+
+
 def text_tables(text: str, mark: str = "*") -> list[list[list[str]]]:
-    """Every table pandas printed in ``text``, as rows of text cells (header first)."""
+    """Every table pandas printed in ``text`` (as text or Markdown), as rows of text cells
+    (header first)."""
     value = _value_pattern(mark)
     lines = text.expandtabs().splitlines()
     tables, index = [], 0
     while index < len(lines):
-        found = _table_at(lines, index, value)
+        found = _pipe_table_at(lines, index) or _table_at(lines, index, value)
         if found is None:
             index += 1
             continue
