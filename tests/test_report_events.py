@@ -29,8 +29,8 @@ def students(state: Path) -> pd.DataFrame:
 
 @pytest.fixture
 def suppressing_template(tmp_path, monkeypatch) -> str:
-    """A template that shows a crosstab with small cells, a record-level frame (blocked) and
-    sends an event claiming another user and another run."""
+    """A template that shows a crosstab with small cells, a record-level frame (blocked),
+    sends an event claiming another user and another run, and tampers with the filter."""
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "enclave", "display_name": "Python 3 (Enclave)", "language": "python"}
     notebook.metadata["enclave"] = {"title": "Small cells", "segment": "cc", "description": "suppresses"}
@@ -50,6 +50,7 @@ def suppressing_template(tmp_path, monkeypatch) -> str:
             "events.record('output.suppressed', rule='forged', user='someone-else', actor='someone-else',\n"
             "              report_run='not-this-run', template='other', shape=[1, 1], cells=1)"
         ),
+        nbformat.v4.new_code_cell("import os\nos.write(1, b'rows\\n')"),  # tampering
     ]
     folder = tmp_path / "templates"
     folder.mkdir()
@@ -85,6 +86,9 @@ def test_a_cli_report_run_records_its_kernels_filter_events(suppressing_template
         assert set(event.details) == {"rule", "shape", "cells", "report_run", "template", "institution"}
     [blocked] = [e for e in ours if e.event == "kernel.output.blocked"]
     assert blocked.details["rule"] == "record-level data" and blocked.details["rows"] == "fewer than 10"
+
+    [tamper] = [e for e in ours if e.event == "kernel.tamper"]
+    assert tamper.details["what"] == "os.write to the kernel's standard streams"
 
     # What the kernel claimed of itself: recorded, but under the command's user and this run.
     [forged] = [e for e in ours if e.details.get("rule") == "forged"]
