@@ -14,7 +14,8 @@ Each event is then tagged with the run it came from (``report_run``, ``template`
   (``hub.cli.reports``, through ``hub.kernel_events``, the hub's own filter);
 - a run started from a report author's own secure kernel (``templates.batch.run_batch`` in
   JupyterLab) sends them on from that kernel (``kernels.events.record``), so they reach the
-  hub through the author's server like any other event of that kernel, under the author's name.
+  hub through the author's server like any other event of that kernel, under the author's name;
+- any other caller finds them in the run's result.
 """
 
 from __future__ import annotations
@@ -97,9 +98,13 @@ def tagged(collected: Sequence[dict], run: str, template: str, institution: str)
 
 
 def forward_from_kernel(collected: Sequence[dict]) -> None:
-    """The default sink: send the events on as this process's own filter events.
+    """The default sink: in a secure kernel, send the events on as that kernel's own filter
+    events (on its IOPub: the author's server takes them to the hub, under the author's name).
 
-    In a secure kernel they leave on its IOPub (the author's server takes them to the hub);
-    in a plain process they go to the filter-events log (``kernels.events``)."""
+    Outside a kernel (``enclave report``, which passes its own sink; a benchmark, a test) the
+    events stay in the run's result (``ReportResult.events``, ``Outcome.events``) for the caller:
+    accounts have no way to run code outside a kernel but the ``enclave`` command."""
+    if not kernel_events.in_kernel():
+        return
     for item in collected:
         kernel_events.record(item["event"], **item["details"])

@@ -161,3 +161,12 @@ def test_both_paths_keep_the_same_events(posted, expected):
     from hub.kernel_events import audit_entry
 
     assert audit_entry(posted) == expected
+
+
+def test_outside_a_kernel_the_default_sink_leaves_the_events_to_the_caller(isolated_state):
+    """No kernel to send them through (a script, a test): nothing is written; the events are in
+    the run's result."""
+    from templates.kernel_events import forward_from_kernel
+
+    forward_from_kernel([{"event": "output.suppressed", "details": {"rule": "r"}}])
+    assert not (isolated_state / "logs" / "filter-events.log").exists()
