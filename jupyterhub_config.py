@@ -14,6 +14,7 @@ os.umask(0o077)
 from hub import isolation, provisioning  # noqa: E402
 from hub.accounts import AccountStore  # noqa: E402
 from hub.admin_actions import log_request  # noqa: E402
+from hub.release.service import service_entry  # noqa: E402
 from hub.roles import load_roles  # noqa: E402
 from hub.web import security_headers  # noqa: E402
 from warehouse.settings import REPO, read_or_create_secret, state_path, var_dir  # noqa: E402
@@ -134,12 +135,11 @@ c.JupyterHub.services = [
     {"name": "enclave-cli", "api_token": read_or_create_secret("cli-token").decode()},
     # The release review page (hub.release.service) at /services/release/, logged in by the hub.
     {
-        "name": "release",
-        "url": f"http://127.0.0.1:{release_port}",
-        "command": [sys.executable, "-m", "hub.release.service"],
-        "oauth_no_confirm": True,
-        "display": True,
-        "environment": {k: v for k, v in os.environ.items() if k.startswith("ENCLAVE_")},
+        **service_entry(
+            f"http://127.0.0.1:{release_port}",
+            {k: v for k, v in os.environ.items() if k.startswith("ENCLAVE_")},
+            python=sys.executable,
+        ),
         "cwd": str(REPO),
     },
 ]

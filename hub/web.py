@@ -28,6 +28,7 @@ from jupyterhub.utils import new_token
 from tornado import web
 
 from hub.exceptions import AccountError
+from hub.kernel_events import MAX_EVENTS, audit_entry
 
 PENDING_GROUP = "enclave-pending"
 TOTP_COOKIE = "enclave-totp-enrollment"
@@ -185,24 +186,6 @@ class TotpHandler(_AccountPage):
         await self._done(user)
 
 
-# What a user's server may report of its kernels' filter (output_filters.server.events).
-KERNEL_EVENTS = frozenset({"data.load", "output.suppressed", "output.blocked", "output.refused", "tamper"})
-MAX_EVENTS = 50
-
-
-def _plain(value, depth: int = 0):
-    """A detail as the audit keeps it: numbers, short strings, small lists and maps of them."""
-    if isinstance(value, bool | int | float) or value is None:
-        return value
-    if isinstance(value, str):
-        return value[:300]
-    if isinstance(value, list | tuple) and depth < 2:
-        return [_plain(v, depth + 1) for v in list(value)[:20]]
-    if isinstance(value, dict) and depth < 2:
-        return {str(k)[:60]: _plain(v, depth + 1) for k, v in list(value.items())[:20]}
-    return str(value)[:300]
-
-
 class KernelEventsHandler(APIHandler):
     """Filter events of a user's kernels, posted by their Jupyter server with its hub token.
 
@@ -222,12 +205,11 @@ class KernelEventsHandler(APIHandler):
             raise web.HTTPError(400, 'expected JSON {"events": [{"event": ..., "details": {...}}]}') from None
         recorded = 0
         for item in posted[:MAX_EVENTS]:
-            if not isinstance(item, dict) or item.get("event") not in KERNEL_EVENTS:
+            entry = audit_entry(item)
+            if entry is None:
                 continue
-            details = _plain(item.get("details") or {})
-            details = details if isinstance(details, dict) else {"details": details}
-            details = {k: v for k, v in details.items() if k not in ("event", "name", "actor")}
-            await asyncio.to_thread(self.authenticator.audit, f"kernel.{item['event']}", user.name, **details)
+            event, details = entry
+            await asyncio.to_thread(self.authenticator.audit, event, user.name, **details)
             recorded += 1
         self.finish({"recorded": recorded})
 

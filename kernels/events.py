@@ -30,6 +30,12 @@ def _kernel():
     return getattr(shell, "kernel", None) if shell is not None else None
 
 
+def in_kernel() -> bool:
+    """True in a kernel, where ``record`` sends events on IOPub (for the user's server)."""
+    kernel = _kernel()
+    return kernel is not None and getattr(kernel, "iopub_socket", None) is not None
+
+
 def record(event: str, **details) -> None:
     details = json.loads(json.dumps(details, default=str))
     kernel = _kernel()

@@ -13,6 +13,10 @@ Several templates in one batch each get the institutions of their own segment, a
 so no worker sits idle while another finishes a long tail. Because no run depends on another
 (no shared ledger, no shared kernel), the tables are the same with any N and in any order of
 completion.
+
+Each report's filter events (``templates.kernel_events``) come back with its outcome, tagged
+with its run, and go to ``on_events`` in the process that called ``run_batch`` (the audit log
+for ``enclave report batch``; the author's own kernel, and so the hub, from JupyterLab).
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ import papermill
 
 from templates.catalog import Catalog, read_catalog
 from templates.exceptions import TemplateError
+from templates.kernel_events import EventSink, forward_from_kernel, tagged
 from templates.metrics import ALL, METRICS
-from templates.runner import Plan, execute, isolated_run, load_template, plan, render_html
+from templates.runner import Plan, execute, isolated_run, load_template, new_run, plan, render_html
 from warehouse.institutions import SEGMENTS
 
 
@@ -40,6 +45,8 @@ class Outcome:
     notebook: Path | None
     html: Path | None
     error: str | None = None  # None: the report ran
+    run: str = ""  # the run's id, in its audit events
+    events: tuple[dict, ...] = ()  # the kernel's filter events, tagged with the run
 
     @property
     def ok(self) -> bool:
@@ -127,24 +134,26 @@ def cost(checked: Plan, catalog: Catalog) -> int:
 
 def run_one(checked: Plan, out_dir: Path) -> Outcome:
     """One institution's report; a failure is recorded in its outcome, never raised."""
-    code = checked.values.get("institution", ALL)
+    code = checked.institution
     notebook, page = out_dir / f"{code}.ipynb", out_dir / f"{code}.html"
+    run, collected = new_run(), []
     with isolated_run(checked.threshold) as scratch:
         executed = scratch / f"{code}.ipynb"
         error = None
         try:
-            execute(checked, executed, scratch)
+            execute(checked, executed, scratch, collected)
         except papermill.PapermillExecutionError as failure:
             error = f"failed in cell {failure.exec_count}: {failure.ename}: {failure.evalue}"
         except Exception as failure:  # kernel missing or dead, bad notebook
             error = f"could not run: {type(failure).__name__}: {failure}"
+        events = tagged(collected, run, checked.template.name, code)
         if not executed.exists():
-            return Outcome(code, None, None, error or "no notebook was written")
+            return Outcome(code, None, None, error or "no notebook was written", run, events)
         page_text = render_html(executed)
         (scratch / page.name).write_text(page_text, encoding="utf-8")
         shutil.move(executed, notebook)
         shutil.move(scratch / page.name, page)
-    return Outcome(code, notebook, page, error)
+    return Outcome(code, notebook, page, error, run, events)
 
 
 def run_batch(
@@ -157,13 +166,23 @@ def run_batch(
     progress: Callable[[Outcome], None] | None = None,
     catalog: Catalog | None = None,
     plans: list[Plan] | None = None,
+    on_events: EventSink | None = None,
 ) -> BatchResult:
     """Run template ``name`` for each institution; write CODE.ipynb, CODE.html and index.html.
 
-    ``plans`` (from ``plan_batch``) saves checking the parameters a second time."""
+    ``plans`` (from ``plan_batch``) saves checking the parameters a second time. Each report's
+    filter events go to ``on_events`` as it completes (default: sent on from this process)."""
     planned = {name: plans} if plans is not None else None
     (result,) = run_batches(
-        [name], given, institutions, out_dir, jobs=jobs, progress=progress, catalog=catalog, plans=planned
+        [name],
+        given,
+        institutions,
+        out_dir,
+        jobs=jobs,
+        progress=progress,
+        catalog=catalog,
+        plans=planned,
+        on_events=on_events,
     )
     return result
 
@@ -178,12 +197,14 @@ def run_batches(
     progress: Callable[[Outcome], None] | None = None,
     catalog: Catalog | None = None,
     plans: dict[str, list[Plan]] | None = None,
+    on_events: EventSink | None = None,
 ) -> list[BatchResult]:
     """Run each template for its institutions, all reports in one queue of ``jobs`` workers.
 
     One template writes to ``out_dir``; several write ``out_dir/NAME/`` each, and an
     ``index.html`` in ``out_dir`` that links theirs. ``plans`` (from ``plan_batches``) saves
-    checking the parameters a second time."""
+    checking the parameters a second time. Each report's filter events go to ``on_events`` as
+    it completes (default: sent on from this process)."""
     if jobs < 1:
         raise TemplateError(f"--jobs must be at least 1, not {jobs}")
     catalog = read_catalog() if catalog is None and plans is None else catalog
@@ -197,8 +218,11 @@ def run_batches(
         queue.sort(key=lambda item: -cost(item[1], catalog))
     outcomes: dict[tuple[str, str], Outcome] = {}
 
+    sink = on_events or forward_from_kernel
+
     def done(name: str, outcome: Outcome) -> None:
         outcomes[name, outcome.institution] = outcome
+        sink(outcome.events)
         if progress is not None:
             progress(outcome)
 

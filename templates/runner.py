@@ -12,6 +12,11 @@ ledger of its own (a fresh ``ENCLAVE_LEDGER_DIR``): what one report suppresses d
 on the reports run before it, so a batch gives the same tables in any order and with any
 number of jobs. The executed notebook and an HTML rendering without code cells are written to
 the output directory when the run succeeds (``templates.batch`` keeps failed ones too).
+
+Each run has an id (``ReportResult.run``). The kernel's filter events (what it suppressed or
+blocked, and tampering: the rule and the table's shape) are collected from its IOPub messages
+(``templates.kernel_events``), tagged with that id and handed to ``on_events`` — the audit log
+for ``enclave report``, the author's own kernel by default — whether the run succeeds or not.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import ast
 import dataclasses
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -34,7 +40,8 @@ from nbconvert import HTMLExporter
 
 from output_filters.policy import Policy, load_policy
 from templates.catalog import Catalog, read_catalog
-from templates.exceptions import TemplateError
+from templates.exceptions import RunFailed, TemplateError
+from templates.kernel_events import ENGINE, EventSink, forward_from_kernel, tagged
 from templates.metrics import ALL, DISAGGREGATIONS, METRICS
 from warehouse.elements import check_year
 from warehouse.exceptions import WarehouseError
@@ -67,6 +74,8 @@ class ReportResult:
     notebook: Path
     html: Path
     parameters: dict[str, Any]
+    run: str = ""  # the run's id, in its audit events
+    events: tuple[dict, ...] = ()  # the kernel's filter events, tagged with the run
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,10 @@ class Plan:
     template: Template
     values: dict[str, Any]
     threshold: int | None = None  # raised above the policy's, or None
+
+    @property
+    def institution(self) -> str:
+        return str(self.values.get("institution", ALL))
 
 
 def list_templates() -> list[Template]:
@@ -236,12 +249,20 @@ def write_policy(policy: Policy, directory: str) -> Path:
 DIED_AT_START = "Kernel died before replying to kernel_info"
 
 
-def execute(checked: Plan, executed: Path, scratch: Path) -> None:
+def new_run() -> str:
+    """A report run's id (in its audit events and its ``report.run`` record)."""
+    return secrets.token_hex(6)
+
+
+def execute(checked: Plan, executed: Path, scratch: Path, collected: list[dict] | None = None) -> None:
     """Run the template into ``executed``; papermill keeps a failed run's notebook there.
 
-    A kernel that dies before it answers (a port taken between jupyter_client's choice and the
-    kernel's bind) is started once more; any other failure is the caller's."""
+    The kernel's filter events are appended to ``collected`` (a failed run's too). A kernel that
+    dies before it answers (a port taken between jupyter_client's choice and the kernel's bind)
+    is started once more; any other failure is the caller's."""
+    collected = [] if collected is None else collected
     for attempt in (1, 2):
+        collected.clear()  # a kernel that died at start sent nothing worth keeping
         try:
             papermill.execute_notebook(
                 str(checked.template.path),
@@ -250,6 +271,8 @@ def execute(checked: Plan, executed: Path, scratch: Path) -> None:
                 kernel_name=KERNEL,
                 progress_bar=False,
                 cwd=str(scratch),
+                engine_name=ENGINE,
+                collected=collected,
             )
             return
         except RuntimeError as error:
@@ -257,27 +280,43 @@ def execute(checked: Plan, executed: Path, scratch: Path) -> None:
                 raise
 
 
-def run_report(name: str, given: dict[str, str], out_dir: Path, *, catalog: Catalog | None = None) -> ReportResult:
-    """Execute template ``name`` with ``given`` parameters; write NAME.ipynb and NAME.html."""
+def run_report(
+    name: str,
+    given: dict[str, str],
+    out_dir: Path,
+    *,
+    catalog: Catalog | None = None,
+    on_events: EventSink | None = None,
+) -> ReportResult:
+    """Execute template ``name`` with ``given`` parameters; write NAME.ipynb and NAME.html.
+
+    The kernel's filter events, tagged with the run's id, go to ``on_events`` (default: sent
+    on from this process, ``templates.kernel_events.forward_from_kernel``), also when the run
+    fails (``RunFailed`` carries the id)."""
     checked = plan(name, given, catalog)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    run, collected = new_run(), []
     with isolated_run(checked.threshold) as scratch:
         executed = scratch / f"{name}.ipynb"
         try:
-            execute(checked, executed, scratch)
+            try:
+                execute(checked, executed, scratch, collected)
+            finally:
+                events = tagged(collected, run, name, checked.institution)
+                (on_events or forward_from_kernel)(events)
         except papermill.PapermillExecutionError as error:
-            raise TemplateError(
-                f"template {name} failed in cell {error.exec_count}: {error.ename}: {error.evalue}"
+            raise RunFailed(
+                f"template {name} failed in cell {error.exec_count}: {error.ename}: {error.evalue}", run
             ) from None
         except Exception as error:  # kernel missing or dead, bad notebook
-            raise TemplateError(f"template {name} could not run: {type(error).__name__}: {error}") from None
+            raise RunFailed(f"template {name} could not run: {type(error).__name__}: {error}", run) from None
         html = scratch / f"{name}.html"
         html.write_text(render_html(executed), encoding="utf-8")
         notebook, page = out_dir / executed.name, out_dir / html.name
         shutil.move(executed, notebook)
         shutil.move(html, page)
-    return ReportResult(notebook, page, checked.values)
+    return ReportResult(notebook, page, checked.values, run, events)
 
 
 def render_html(notebook: Path) -> str:

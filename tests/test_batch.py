@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -135,6 +136,16 @@ def test_an_author_runs_a_batch_from_their_own_secure_kernel(demo_var, tmp_path)
         )
         assert not out.errors, out.all
         assert f"ran {colleges(demo_var)} failed 0" in out.all
+        # Each report kernel's filter events leave the author's kernel as its own events (its
+        # server takes them to the hub under the author's name), each naming its run.
+        runs = session.run("print(sorted((o.institution, o.run) for o in result.outcomes))")
+        from_reports = [e for e in out.events if "report_run" in e["details"]]
+        assert {(e["details"]["institution"], e["details"]["report_run"]) for e in from_reports} == set(
+            ast.literal_eval(runs.all.strip())
+        )
+        assert all(e["details"]["template"] == "persistence" for e in from_reports)
+        loads = [e for e in from_reports if e["event"] == "data.load"]
+        assert {e["details"]["institution"] for e in loads} == set(colleges(demo_var))
         refused = session.run("run_batch('persistence', {}, 'NOSUCH', 'elsewhere')")
         assert "is not an institution in your approved uses" in refused.all
     finally:

@@ -255,7 +255,7 @@ def test_a_file_changed_after_its_review_is_not_released(desk, table):
 
 @pytest.mark.parametrize(
     ("name", "error"),
-    [("data.parquet", "only .ipynb, .html, .csv, .png"), ("missing.csv", "no such file")],
+    [("data.parquet", "only .ipynb, .html, .csv, .txt, .png"), ("missing.csv", "no such file")],
     ids=["wrong-type", "missing"],
 )
 def test_bad_files_are_refused_before_anything_is_recorded(desk, tmp_path, name, error):
@@ -389,3 +389,9 @@ def test_the_readme_diagram_is_the_state_machine():
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert f"```mermaid\n{diagram()}\n```" in readme
+
+
+def test_a_text_file_is_shown_as_text_on_the_review_page():
+    from hub.release.service import _view
+
+    assert _view("t.txt", b'{"cells": []}') == {"kind": "text", "text": '{"cells": []}'}

@@ -211,6 +211,9 @@ def test_cli_runs_a_report(demo_copy, tmp_path):
     assert (tmp_path / "transfer.html").exists()
     events = AuditLog().events()
     assert events[-1].event == "report.run" and events[-1].details["template"] == "transfer"
+    from_kernel = [e for e in events if e.event.startswith("kernel.")]  # the report kernel's filter events
+    assert {e.event for e in from_kernel} >= {"kernel.data.load", "kernel.output.suppressed"}
+    assert {e.details["report_run"] for e in from_kernel} == {events[-1].details["run"]}
     listing = CliRunner().invoke(enclave, ["report", "list"])
     assert "college_going: College-going rate" in listing.output and "disaggregations=['ethnicity']" in listing.output
 

@@ -2,18 +2,23 @@
 
 Thin commands: parameters are checked by ``templates.runner`` (before any kernel starts), the
 reports run in the secure kernel, and each run or batch is written to the audit log through
-``audit_report``, the one place this module touches the audit log.
+``audit_report``, and each report kernel's filter events (collected by the runner from the
+kernel's IOPub) through ``kernel_events_sink``: under the command's user, tagged with the run,
+kept or dropped by the same rules as the events a user's server posts to the hub
+(``hub.kernel_events``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
 
 from hub.audit import AuditLog
 from hub.cli.errors import EXPECTED, actor, fail
-from templates.exceptions import TemplateError
+from hub.kernel_events import MAX_RUN_EVENTS, audit_entry
+from templates.exceptions import RunFailed, TemplateError
 
 PARAMETER = click.option(
     "-p",
@@ -37,6 +42,19 @@ OUT = click.option(
 def audit_report(event: str, **details) -> None:
     """Record a report event in the audit log (one call, whatever the log's API becomes)."""
     AuditLog().record(actor(), event, **details)
+
+
+def kernel_events_sink() -> Callable[[Sequence[dict]], None]:
+    """Where a report run's kernel events go: the audit log, as ``kernel.…`` events of this user."""
+    log, who = AuditLog(), actor()
+
+    def record(collected: Sequence[dict]) -> None:
+        for item in list(collected)[:MAX_RUN_EVENTS]:
+            entry = audit_entry(item)
+            if entry is not None:
+                log.record(who, entry[0], **entry[1])
+
+    return record
 
 
 @click.group()
@@ -66,11 +84,15 @@ def report_run(name: str, parameters: tuple[tuple[str, str], ...], out_dir: Path
     from templates.runner import run_report
 
     try:
-        result = run_report(name, dict(parameters), out_dir)
+        result = run_report(name, dict(parameters), out_dir, on_events=kernel_events_sink())
+    except RunFailed as error:  # its kernel's events are on the record: so is the run
+        audit_report("report.run", run=error.run, template=name, parameters=dict(parameters), failed=str(error)[:300])
+        raise fail(error) from None
     except (*EXPECTED, TemplateError) as error:
         raise fail(error) from None
     audit_report(
         "report.run",
+        run=result.run,
         template=name,
         parameters=result.parameters,
         notebook=str(result.notebook),
@@ -116,6 +138,7 @@ def report_batch(
                 progress=lambda _o: bar.update(1),
                 catalog=catalog,
                 plans=plans,
+                on_events=kernel_events_sink(),
             )
     except (*EXPECTED, TemplateError) as error:
         raise fail(error) from None
@@ -126,6 +149,7 @@ def report_batch(
             template=result.template,
             parameters={k: v for k, v in given.items()},
             institutions=[o.institution for o in result.outcomes],
+            runs={o.institution: o.run for o in result.outcomes},
             failed=[o.institution for o in result.failed],
             index=str(result.index),
         )

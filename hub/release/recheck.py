@@ -1,10 +1,19 @@
 """The automated re-check of a release request: disclosure rules over every table, neutral labels.
 
-For each file (.csv, .html, .ipynb, .png) it finds every table (CSV rows, HTML ``<table>``s,
-the HTML outputs of a notebook) and applies the threshold rule to each count cell: a whole
-number of 0 < n < threshold in a column that is not a rate, share, mean or year is a finding
-that refuses the request. A notebook with an output the server's guard blocked ("did not come
-through the output filter") is refused whole: its outputs did not all pass the output guard.
+For each file (.csv, .html, .ipynb, .txt, .png) it finds every table (CSV rows, HTML
+``<table>``s, the HTML outputs of a notebook, and tables pandas printed as text or Markdown: in
+a notebook's stream, Markdown and plain-text outputs or a .txt, ``hub.release.text_tables``) and
+applies the
+filter's disclosure rules to each:
+
+- the threshold: a whole number of 0 < n < threshold in a column that is not a rate, share,
+  mean or year refuses the request;
+- secondary suppression: a table with suppressed cells and a total, whose totals give a
+  suppressed small cell back (the filter's own attacker and protection interval,
+  ``hub.release.margins``), refuses it, naming the file, the output, the row and the column.
+
+A notebook with an output the server's guard blocked ("did not come through the output
+filter") is refused whole: its outputs did not all pass the output guard.
 
 For release outside the consortium (principles 5 and 8) every institution code is replaced by
 a neutral label ("community college A"), and a file that names a member (its real name) or
@@ -18,13 +27,18 @@ look at, not a pass.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-ALLOWED = (".ipynb", ".html", ".csv", ".png")
+from hub.release.margins import MARGINS, Unreadable, exposed_cells
+from hub.release.text_tables import text_tables
+from output_filters.policy import Policy, current_policy
+
+ALLOWED = (".ipynb", ".html", ".csv", ".txt", ".png")
 # Columns whose whole numbers are not counts of people (the first column labels the rows).
 NOT_COUNTS = re.compile(
     r"rate|share|percent|pct|%|mean|average|avg|median|ratio|year|grade|term|cohort|age|gpa|score|std", re.I
@@ -85,8 +99,11 @@ def _letters(index: int) -> str:
     return text
 
 
-def recheck(files: dict[str, bytes], members: list[Member], threshold: int) -> Result:
-    """Check ``files`` (name -> bytes) and make the neutral copies that would leave."""
+def recheck(files: dict[str, bytes], members: list[Member], threshold: int, policy: Policy | None = None) -> Result:
+    """Check ``files`` (name -> bytes) and make the neutral copies that would leave.
+
+    The rules are the filter's (``policy``, default the consortium's), at ``threshold``."""
+    rules = dataclasses.replace(policy or current_policy(), threshold=threshold)
     findings: list[Finding] = []
     outgoing: dict[str, bytes] = {}
     for name, data in files.items():
@@ -104,12 +121,16 @@ def recheck(files: dict[str, bytes], members: list[Member], threshold: int) -> R
             continue
         findings += _names_members(name, text, members)
         neutral = _neutralize(text, members)
+        # Tables are read from the file as written (a printed table's columns are aligned to its
+        # labels), and their cells neutralized as they are checked.
         if suffix == ".csv":
-            findings += _check_table(name, "the table", list(csv.reader(io.StringIO(neutral))), threshold, members)
+            findings += _check_rows(name, "the table", list(csv.reader(io.StringIO(text))), rules, members)
         elif suffix == ".html":
-            findings += _check_html(name, neutral, threshold, members)
+            findings += _check_html(name, text, rules, members)
+        elif suffix == ".txt":
+            findings += _check_text(name, text, rules, members)
         elif suffix == ".ipynb":
-            findings += _check_notebook(name, neutral, threshold, members)
+            findings += _check_notebook(name, text, rules, members)
         outgoing[name] = neutral.encode("utf-8")
     return Result(findings, outgoing)
 
@@ -157,6 +178,72 @@ def _check_table(file: str, where: str, rows: list[list[str]], threshold: int, m
     return found
 
 
+def _check_rows(file: str, where: str, rows: list[list[str]], rules: Policy, members: list[Member]) -> list[Finding]:
+    """Every rule on one table (first row: the header; first cell of a row: its label)."""
+    rows = [[_neutralize(cell, members) for cell in row] for row in rows]
+    return _check_table(file, where, rows, rules.threshold, members) + _check_margins(file, where, rows, rules)
+
+
+def _check_margins(file: str, where: str, rows: list[list[str]], rules: Policy) -> list[Finding]:
+    """Secondary suppression: suppressed small cells the table's own totals give back."""
+    if len(rows) < 3:
+        return []
+    header = [cell.strip() for cell in rows[0]]
+    body = [row for row in rows[1:] if any(cell.strip() for cell in row[1:])]
+    if any(len(row) != len(header) for row in body):
+        # Grouped row labels (a MultiIndex) leave rows shorter than the header: which cell is in
+        # which column is not certain, so the totals are not audited rather than misread.
+        marked = any(cell.strip() == rules.mark for row in body for cell in row[1:])
+        totals = any(cell.strip().lower() in MARGINS for row in rows for cell in row)
+        if marked and totals:
+            return [
+                Finding(
+                    file,
+                    where,
+                    "suppressed cells the re-check could not audit: grouped row labels; reviewers check it",
+                    False,
+                )
+            ]
+        return []
+    counts = []
+    for column in range(1, len(header)):
+        cells = [row[column].strip() for row in body]
+        if not NOT_COUNTS.search(header[column]) and all(c == rules.mark or WHOLE.match(c) for c in cells):
+            counts.append(column)
+    values = [
+        [float("nan") if row[c].strip() == rules.mark else float(row[c].replace(",", "")) for c in counts]
+        for row in body
+    ]
+    if not counts or not body:
+        return []
+    try:
+        exposed = exposed_cells([row[0].strip() for row in body], [header[c] for c in counts], values, rules)
+    except Unreadable as problem:
+        return [
+            Finding(file, where, f"suppressed cells the re-check could not audit: {problem}; reviewers check it", False)
+        ]
+    found = []
+    for cell in exposed:
+        within = "exactly" if cell.width < 0.5 else f"to within {cell.width:g}"
+        column = f", column {cell.column!r}" if cell.column else ""
+        found.append(
+            Finding(
+                file,
+                f"{where}, row {cell.row!r}{column}",
+                f"a suppressed cell can be recomputed from the table's totals ({within}); suppress more cells "
+                "(the output filter's secondary suppression does) or publish fewer totals",
+            )
+        )
+    return found
+
+
+def _check_text(file: str, text: str, rules: Policy, members: list[Member], where: str = "") -> list[Finding]:
+    found = []
+    for index, table in enumerate(text_tables(text, rules.mark), start=1):
+        found += _check_rows(file, f"{where}text table {index}", table, rules, members)
+    return found
+
+
 def _html_tables(html: str) -> list[list[list[str]]]:
     from bs4 import BeautifulSoup
 
@@ -169,14 +256,18 @@ def _html_tables(html: str) -> list[list[list[str]]]:
     return tables
 
 
-def _check_html(file: str, html: str, threshold: int, members: list[Member], where: str = "") -> list[Finding]:
+def _check_html(file: str, html: str, rules: Policy, members: list[Member], where: str = "") -> list[Finding]:
     found = []
     for index, table in enumerate(_html_tables(html), start=1):
-        found += _check_table(file, f"{where}table {index}", table, threshold, members)
+        found += _check_rows(file, f"{where}table {index}", table, rules, members)
     return found
 
 
-def _check_notebook(file: str, text: str, threshold: int, members: list[Member]) -> list[Finding]:
+def _joined(value) -> str:
+    return "".join(value) if isinstance(value, list) else str(value or "")
+
+
+def _check_notebook(file: str, text: str, rules: Policy, members: list[Member]) -> list[Finding]:
     try:
         notebook = json.loads(text)
         cells = notebook["cells"]
@@ -184,8 +275,15 @@ def _check_notebook(file: str, text: str, threshold: int, members: list[Member])
         return [Finding(file, "file", "not a notebook (.ipynb JSON with cells); export it again from JupyterLab")]
     found = []
     for number, cell in enumerate(cells, start=1):
+        where = f"cell {number}: "
+        streams: dict[str, str] = {}  # a stream's text, however the kernel cut it into messages
         for output in cell.get("outputs", []) or []:
-            where = f"cell {number}: "
+            if output.get("output_type") == "stream" and UNGUARDED not in _joined(output.get("text")):
+                name = str(output.get("name", "stdout"))
+                streams[name] = streams.get(name, "") + _joined(output.get("text"))
+        for name, stream in streams.items():
+            found += _check_text(file, stream, rules, members, f"{where}{name} ")
+        for output in cell.get("outputs", []) or []:
             shown = json.dumps(output)
             if UNGUARDED in shown:
                 found.append(
@@ -195,7 +293,11 @@ def _check_notebook(file: str, text: str, threshold: int, members: list[Member])
             data = output.get("data") or {}
             html = data.get("text/html")
             if html:
-                found += _check_html(file, "".join(html) if isinstance(html, list) else html, threshold, members, where)
+                found += _check_html(file, _joined(html), rules, members, where)
+            elif "text/markdown" in data:  # display(Markdown(df.to_markdown()))
+                found += _check_text(file, _joined(data["text/markdown"]), rules, members, where)
+            elif "text/plain" in data:  # a Series, or a table shown without HTML
+                found += _check_text(file, _joined(data["text/plain"]), rules, members, where)
             if "image/png" in data:
                 found.append(Finding(file, f"cell {number}", "an image output: reviewers look at it", False))
     return found

@@ -6,8 +6,11 @@ requesters follow their requests and download released files (checked against th
 checksums). Every page calls ``hub.release.desk``, as the CLI does: the same permissions, the
 same moves, the same audit events (``via`` "web").
 
-The hub starts it (``jupyterhub_config.py``) on ``ENCLAVE_RELEASE_PORT`` (default 8002) on
-127.0.0.1; users reach it through the proxy, logged in by the hub.
+The hub starts it (``jupyterhub_config.py``, and in Zero to JupyterHub ``deploy/z2jh-values.yaml``,
+both from ``service_entry``) on ``ENCLAVE_RELEASE_PORT`` (default 8002) on 127.0.0.1; users reach
+it through the proxy, logged in by the hub. In the chart the proxy runs in a pod of its own, so
+the service listens on the hub pod's address (``ENCLAVE_RELEASE_BIND``), reachable from the proxy
+pod only (the hub's network policy).
 """
 
 from __future__ import annotations
@@ -159,7 +162,7 @@ def _read(path: Path) -> bytes | None:
 
 
 def _view(name: str, data: bytes | None) -> dict:
-    """How a file is shown: a table (CSV), a sandboxed frame (HTML), a notebook's outputs, an image."""
+    """How a file is shown: a table (CSV), a sandboxed frame (HTML), text, a notebook's outputs, an image."""
     if data is None:
         return {"kind": "missing"}
     suffix = Path(name).suffix.lower()
@@ -170,6 +173,8 @@ def _view(name: str, data: bytes | None) -> dict:
         return {"kind": "table", "rows": list(csv.reader(io.StringIO(text)))}
     if suffix == ".html":
         return {"kind": "html", "html": text}
+    if suffix == ".txt":
+        return {"kind": "text", "text": text}
     try:
         cells = json.loads(text).get("cells", [])
     except ValueError:
@@ -209,10 +214,27 @@ def make_app(prefix: str, desk_factory=None) -> web.Application:
     )
 
 
+NAME = "release"
+COMMAND = ["python3", "-m", "hub.release.service"]
+
+
+def service_entry(url: str, environment: dict[str, str], python: str = "python3") -> dict:
+    """The hub's service entry for the review page (``JupyterHub.services``): the local hub's and
+    the chart's. Access to it is the ``enclave-member`` role's (``hub.roles``)."""
+    return {
+        "name": NAME,
+        "url": url,
+        "command": [python, *COMMAND[1:]],
+        "oauth_no_confirm": True,  # the hub's own page: no "authorize this service?" step
+        "display": True,
+        "environment": environment,
+    }
+
+
 async def main() -> None:
     url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
     app = make_app(os.environ["JUPYTERHUB_SERVICE_PREFIX"])
-    app.listen(url.port, address="127.0.0.1", xheaders=True)
+    app.listen(url.port, address=os.environ.get("ENCLAVE_RELEASE_BIND", "127.0.0.1"), xheaders=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -25,6 +25,22 @@ from kernels.events import MESSAGE_TYPE
 log = logging.getLogger("enclave.events")
 
 
+def filter_event(msg: dict) -> dict | None:
+    """The filter event (``{"event": ..., "details": {...}}``) a kernel message carries, or None.
+
+    ``msg`` is a deserialized IOPub message (jupyter_client's form, as the server's watch and
+    nbclient both see it). The same parsing serves the report runner (``templates.runner``),
+    which runs its kernels without a server in between."""
+    header = msg.get("header") or {}
+    if header.get("msg_type", msg.get("msg_type")) != MESSAGE_TYPE:
+        return None
+    content = msg.get("content")
+    if not isinstance(content, dict) or not isinstance(content.get("event"), str):
+        return None
+    details = content.get("details")
+    return {"event": content["event"], "details": dict(details) if isinstance(details, dict) else {}}
+
+
 def hub_events_url() -> str | None:
     api = os.environ.get("JUPYTERHUB_API_URL")
     return api.rstrip("/").removesuffix("/api") + "/enclave/kernel-events" if api else None
@@ -61,12 +77,11 @@ class AuditingKernelManager(AsyncMappingKernelManager):
 
         def on_message(parts: list) -> None:
             _idents, rest = session.feed_identities(parts)
-            msg = session.deserialize(rest)
-            if msg["header"]["msg_type"] == MESSAGE_TYPE:
+            event = filter_event(session.deserialize(rest))
+            if event is not None:
                 import asyncio
 
-                content = msg["content"] if isinstance(msg["content"], dict) else {}
-                asyncio.ensure_future(forward([dict(content)], kernel_id))
+                asyncio.ensure_future(forward([event], kernel_id))
 
         stream.on_recv(on_message)
         kernel._enclave_events_stream = stream
