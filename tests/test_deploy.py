@@ -76,7 +76,7 @@ def test_the_release_page_is_a_hub_service_in_the_chart_as_on_one_machine():
 
     # It listens on the pod's address and gets the hub's Enclave settings, state on a volume.
     env = hub["extraEnv"]
-    assert env["ENCLAVE_RELEASE_BIND"] == "0.0.0.0"
+    assert env["ENCLAVE_RELEASE_BIND"] == {"valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
     assert {"ENCLAVE_ACCOUNTS_URL", "ENCLAVE_AUDIT_URL", "ENCLAVE_DATABASE_URL", "ENCLAVE_VAR"} <= set(env)
     assert env["ENCLAVE_VAR"] in [m["mountPath"] for m in hub["extraVolumeMounts"] if not m.get("readOnly")]
     config = hub["extraConfig"]["enclave"]
