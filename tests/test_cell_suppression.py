@@ -3,6 +3,9 @@
 - ``suppress_system`` with cells an earlier output decided (``shown``, ``hidden``), the
   ``relaxed`` record of requirements no pattern can meet, and systems with consistency rows
   (−1/+1 rows between two blocks of atoms, whose value is 0);
+- local certification (``output_filters.engine.regions``): which systems get regions, that a
+  region's certifying table moves only its region and is a table of counts that adds up,
+  and that publishing a cell again keeps the witnesses of the other regions;
 - determinism: a table's pattern is a pure function of the table and the policy, the same in
   other processes, on a quiet machine and under CPU load on both cores, and the same when the
   work budget cuts the search short.
@@ -30,7 +33,9 @@ from scipy.optimize import linprog
 from output_filters import Policy, protect
 from output_filters.engine import secondary
 from output_filters.engine.cell_suppression import Pattern, suppress_system
-from output_filters.engine.linear_system import LinearSystem, atoms_from_counts, table_cells
+from output_filters.engine.linear_system import Dimension, LinearSystem, atoms_from_counts, table_cells
+from output_filters.engine.problem import Problem
+from output_filters.engine.regions import Geometry
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICY = Policy()
@@ -248,6 +253,82 @@ def test_a_search_cut_by_the_budget_returns_the_same_pattern_every_time():
     assert all((p.suppressed == patterns[0].suppressed).all() for p in patterns)
     assert len({p.work for p in patterns}) == 1
     assert failures(system, patterns[0]) == []
+
+
+# ---- local certification ------------------------------------------------------------------------
+
+
+def three_way(seed: int, shape: tuple[int, ...], share: float = 0.3) -> LinearSystem:
+    values = random_counts(seed, shape, share)
+    index = pd.MultiIndex.from_product([range(n) for n in values.shape], names=["a", "b", "c"])
+    atoms = atoms_from_counts(pd.Series(values.ravel(), index=index).astype(float))
+    return LinearSystem.link(atoms, [table_cells(atoms, list(atoms.dimensions))])
+
+
+def test_only_a_single_table_with_all_its_margins_gets_regions():
+    system = three_way(0, (12, 4, 3))
+    geometry = Geometry.of(system)
+    assert geometry is not None and geometry.shape == (13, 5, 4)
+    blocks = geometry.blocks(4)
+    assert len(blocks) == 3  # 12 categories of the longest axis, 4 by 4
+    members = np.sum([m for _, m in blocks], axis=0)
+    totals = system.cell_values == system.cell_values.max()
+    assert members.max() == 1 and members.sum() == system.n_cells - 5 * 4  # all but the axis' total slice
+    assert all(region[totals].all() for region, _ in blocks)  # every region has the grand total
+    assert Geometry.of(two_copies(system_of(RECTANGLE))) is None  # two tables, consistency rows
+    segment = {f"s{i}": ("university" if i < 3 else "college") for i in range(6)}
+    frame = pd.DataFrame(random_counts(4, (6, 3)), index=pd.Index(list(segment), name="school"))
+    atoms = atoms_from_counts(frame.astype(float))
+    school = Dimension("school", parents=segment)
+    nested = LinearSystem.link(atoms, [table_cells(atoms, [school, atoms.dimensions[1]])])
+    assert Geometry.of(nested) is None  # subtotals: not one hypercube
+
+
+def test_a_regions_table_moves_only_its_region_and_is_one_the_attacker_cannot_rule_out():
+    system = three_way(0, (12, 4, 3))
+    problem = Problem(system, 10, 0.3, True)
+    pattern = suppress_system(system, POLICY)
+    problem.attacker.set_pattern(pattern.suppressed)
+    matrix = sp.csr_array(system.matrix)
+    single = np.flatnonzero(np.diff(matrix.indptr) == 1)
+    reached = 0
+    for region, members in problem.regions:
+        for maximize in (True, False):
+            group = np.flatnonzero(members[problem.cells] & ((problem.sign > 0) == maximize))
+            if not len(group):
+                continue
+            table = problem.attacker.certify(problem.cells[group], problem.targets[group], maximize, pinned=~region)
+            moved = np.zeros(system.n_cells, dtype=bool)
+            moved[problem.moved(table)] = True
+            assert not (moved & ~region).any()  # it moves cells of its region only
+            assert not (moved & ~pattern.suppressed).any()  # published cells keep their values
+            # a table of non-negative counts that adds up: every cell the sum of its inner cells
+            atoms = np.zeros(matrix.shape[1])
+            atoms[matrix.indices[matrix.indptr[single]]] = table[single]
+            assert np.allclose(matrix @ atoms, table) and atoms.min() >= -1e-6
+            assert (table >= 1 - 1e-6)[pattern.suppressed & (system.cell_values > 0)].all()
+            assert table.max() <= system.upper + 1e-6
+            reached += int(problem.reached(table)[group].sum())
+    assert reached > 0  # some are met within their own region
+
+
+def test_publishing_one_cell_again_keeps_the_witnesses_of_other_regions():
+    system = three_way(0, (24, 4, 3))
+    pattern = suppress_system(system, POLICY).suppressed
+    kept = []
+    for local in (True, False):
+        problem = Problem(system, 10, 0.3, True)
+        if not local:
+            problem.regions = []  # every requirement certified over the whole table
+        assert problem.audit(pattern) == []
+        first_block = Geometry.of(system).blocks(4)[0][1]
+        secondary = np.flatnonzero(pattern & problem.eligible & first_block)
+        trial = pattern.copy()
+        trial[secondary[0]] = False  # one cell of the first block published again
+        kept.append(int(problem.witnesses.met(trial)[~first_block[problem.cells]].sum()))
+    # requirements of the other blocks keep their witnesses (no LP for them next time); with
+    # the whole table certified at once, hardly any do
+    assert kept[0] > 10 and kept[0] > 3 * kept[1], kept
 
 
 CHILD = textwrap.dedent(

@@ -206,15 +206,21 @@ class Attacker:
         values[self._free] = self._highs.getSolution().col_value
         return np.asarray(self.matrix @ values, dtype=float)
 
-    def certify(self, cells: np.ndarray, targets: np.ndarray, maximize: bool) -> np.ndarray:
+    def certify(
+        self, cells: np.ndarray, targets: np.ndarray, maximize: bool, pinned: np.ndarray | None = None
+    ) -> np.ndarray:
         """One table the attacker cannot rule out, pushing every one of ``cells`` towards its target.
 
         Each cell is capped at its target (a cap only removes tables, so the answer is still
         one the attacker cannot rule out) and the LP maximizes (or minimizes) their sum: every
-        cell that reaches its target has its requirement met by this one table. Returns all
-        cells' values in it.
+        cell that reaches its target has its requirement met by this one table. ``pinned``
+        cells (a mask) are held at their published values as well (again only fewer tables),
+        so the answer moves none of them. Returns all cells' values in it.
         """
         lower, upper = (bound.copy() for bound in self._bounds)
+        if pinned is not None:  # cells kept at their true values: fewer tables, all still possible
+            pin = pinned & ~np.isnan(self.published)
+            lower[pin] = upper[pin] = self.published[pin]
         if maximize:
             upper[cells] = np.maximum(np.minimum(upper[cells], targets), lower[cells])
         else:

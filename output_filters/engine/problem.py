@@ -17,8 +17,11 @@ their own unless they are primaries).
 the attacker could not rule out, found by earlier LPs. A witness that moves only cells a
 new pattern still suppresses is still such a table, so every requirement it reaches stays
 met and its LP is skipped. The audit first tries the witnesses, then one LP for many
-requirements at once (``Attacker.certify``), and solves the LPs of single requirements
-only for what is left: those LPs' duals are the cuts of the suppression model.
+requirements at once (``Attacker.certify``): per region of the table first, with the cells
+outside it pinned, so that its tables stay witnesses when a cell elsewhere is published
+again (``output_filters.engine.regions``), then over the whole table; it solves the LPs of
+single requirements only for what is left: those LPs' duals are the cuts of the
+suppression model.
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ import numpy as np
 
 from output_filters.engine.attack import Attacker, Extreme
 from output_filters.engine.linear_system import LinearSystem
+from output_filters.engine.regions import Geometry
 from output_filters.engine.witnesses import Witnesses
 
 TOLERANCE = 1e-6
+BLOCK = 4  # categories per region of local certification (``Geometry.blocks``)
 GROUP = 6  # fewer requirements left than this: their own LPs are cheaper than one for all
 
 
@@ -128,6 +133,11 @@ class Problem:
         # basis from one LP to the next (a model rebuilt for a new pattern starts cold)
         self.attacker.set_pattern(self.suppressible)
         self.witnesses = Witnesses(n, len(requirements))
+        # regions certified on their own first (``output_filters.engine.regions``): witnesses
+        # that a change elsewhere in the table keeps
+        geometry = Geometry.of(system)
+        blocks = [] if geometry is None else geometry.blocks(BLOCK)
+        self.regions = blocks if len(blocks) > 1 else []
         self.recent: list[int] = []  # requirements that failed last, tried first next time
         self.version = 0  # counts relaxations: cuts' right-hand sides change with them
 
@@ -184,8 +194,18 @@ class Problem:
         return True
 
     def _certify_groups(self, open_: np.ndarray) -> None:
-        """One LP for all open requirements of a direction, again while it meets a fair share."""
+        """One LP per region for its open requirements of a direction (every cell outside the
+        region pinned at its true value, so the tables move the region only), then one LP for
+        all that are left, again while it meets a fair share."""
         for maximize in (True, False):
+            for region, members in self.regions:
+                group = np.flatnonzero(open_ & ((self.sign > 0) == maximize) & members[self.cells])
+                if not len(group):
+                    continue
+                table = self.attacker.certify(self.cells[group], self.targets[group], maximize, pinned=~region)
+                reached = self.reached(table)
+                self.witnesses.add(self.moved(table), reached)
+                open_ &= ~reached
             while True:
                 group = np.flatnonzero(open_ & ((self.sign > 0) == maximize))
                 if len(group) < GROUP:
