@@ -230,3 +230,23 @@ def test_the_doctor_fails_on_a_hand_edited_policy(governance, policy_file, monke
     policy_file.write_text(policy_file.read_text().replace("threshold = 10", "threshold = 4"))
     [check] = check_governed_policy()
     assert check.level == "FAIL" and "disclosure.threshold" in check.what
+
+
+def test_a_hand_edited_policy_refuses_report_runs_and_the_release_review(governance, policy_file, monkeypatch):
+    """The report kernels and the re-check read policy.toml too: they refuse a hand edit as the hub's
+    start does, before any kernel starts or any request is checked."""
+    import hub.governance
+    from hub.cli import enclave
+    from hub.release.desk import default_desk
+
+    monkeypatch.setattr(hub.governance, "default_governance", lambda: governance)
+    assert default_desk().threshold == 10
+    policy_file.write_text(policy_file.read_text().replace("threshold = 10", "threshold = 3"))
+    with pytest.raises(GovernanceError, match="disclosure.threshold is 3 in the file, 10 as approved"):
+        default_desk(via="web")
+    for command in (["report", "run", "any"], ["report", "batch", "any", "--institutions", "all"]):
+        refused = CliRunner().invoke(enclave, [*command, "--out", str(policy_file.parent / "out")])
+        assert refused.exit_code == 1 and "edited by hand" in refused.output, refused.output
+    assert not (policy_file.parent / "out").exists()
+    tampered = [e for e in AuditLog().events() if e.event == "policy.tamper"]
+    assert [e.actor for e in tampered][0] == "release:web" and len(tampered) == 3
