@@ -285,6 +285,7 @@ def notebook(*outputs) -> bytes:
     return json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
 
 
+KEY_ROWS = b"".join(b"%032x,3.%d\n" % (0x9F0000 + i, i) for i in range(3))
 HTML_TABLE = (
     "<table><tr><th>college</th><th>students</th><th>rate %</th></tr>"
     "<tr><td>{code}</td><td>{n}</td><td>3</td></tr></table>"
@@ -329,6 +330,26 @@ RECHECKS = [
     ),
     ("notebook-broken", "n.ipynb", b"{not json", True, "not a notebook"),
     ("png-is-a-note", "p.png", b"\x89PNG\r\n\x1a\n", False, "an image"),
+    # Record-level data (the filter's record-level rule): by a column's title or by key-shaped values.
+    ("csv-student-keys", "a.csv", b"student_key,gpa\n" + KEY_ROWS, True, "column 'student_key': record-level"),
+    ("csv-keys-untitled", "a.csv", b"k,gpa\n" + KEY_ROWS, True, "column 'k': record-level"),
+    ("csv-names", "a.csv", b"Last Name,credits\nDoe,40\nRoe,42\n", True, "record-level"),
+    (
+        "notebook-records-html",
+        "n.ipynb",
+        notebook(
+            {
+                "output_type": "execute_result",
+                "data": {
+                    "text/html": "<table><tr><th>ssid</th><th>gpa</th></tr><tr><td>55</td><td>3.1</td></tr></table>"
+                },
+                "metadata": {},
+            }
+        ),
+        True,
+        "cell 1: table 1, column 'ssid': record-level",
+    ),
+    ("csv-one-hex-label-is-not-records", "a.csv", b"cohort,students\n" + b"a" * 32 + b",40\n", False, None),
 ]
 
 
