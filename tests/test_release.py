@@ -389,6 +389,9 @@ def test_the_release_commands_run_the_whole_flow(desk, table, monkeypatch):
     assert made.exit_code == 0, made.output
     assert "Request 1 (round 1) is in_review; next: reviewers." in made.output
     assert "waiting for the reviewers of: K7Q2ZP, C3M9XT, U5RW8H" in made.output
+    diff = run("release", "diff", "1")
+    assert diff.exit_code == 0, diff.output
+    assert "-C3M9XT," in diff.output and "+community college A," in diff.output  # what the page shows side by side
     own = run("release", "approve", "1", "--as", "rita")
     assert own.exit_code == 1 and "not a reviewer" in own.output
     for reviewer in ("rev-k12", "rev-cc", "rev-univ"):

@@ -7,6 +7,7 @@ records both the account and the system user (``via``).
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import click
@@ -80,6 +81,28 @@ def release_show(request_id: int) -> None:
         click.echo(f"  {decision.institution}: {verdict} by {decision.reviewer} {decision.comment}".rstrip())
     for at, status, who, note in desk.history(request.id):
         click.echo(f"  {at:%Y-%m-%d %H:%M} {status:<10} {who} {note}".rstrip())
+
+
+@release.command("diff")
+@click.argument("request_id", type=int)
+def release_diff(request_id: int) -> None:
+    """What would leave, beside what was requested: each file's changes (the neutral labels), as
+    the review page shows them side by side."""
+    desk = _desk()
+    request = call(lambda: desk.get(request_id))
+    for item in request.files:
+        original = desk.directory(request, "original") / item.name
+        outgoing = desk.directory(request, "outgoing") / item.name
+        if not outgoing.is_file():
+            click.echo(f"{item.name}: not re-checked (nothing would leave)")
+            continue
+        if item.name.lower().endswith(".png"):
+            click.echo(f"{item.name}: an image, leaves as requested; look at it: {outgoing}")
+            continue
+        before = original.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+        after = outgoing.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+        lines = list(difflib.unified_diff(before, after, f"{item.name} (as requested)", f"{item.name} (as it leaves)"))
+        click.echo("".join(lines).rstrip("\n") if lines else f"{item.name}: leaves as requested")
 
 
 @release.command("approve")
