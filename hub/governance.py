@@ -6,8 +6,9 @@ approved it (``approve``): then ``policy.toml`` is rewritten with that one value
 policy as governed is recorded (``policy_governed``). Any admin of a member may reject it,
 which ends it. Everything is in the audit log and in ``history()``.
 
-At start (the hub's configuration, ``enclave serve``) ``check_governed`` compares the policy
-file's values with the governed ones: a value that no approved proposal explains (a hand
+At start (the hub's configuration, ``enclave serve``), and before whatever reads the file
+afterwards (a user server's spawn, a report run, the release re-check), ``check_governed``
+compares the policy file's values with the governed ones: a value that no approved proposal explains (a hand
 edit) refuses the start, naming the key, both values and the fix. The first start records the
 policy it finds as the baseline. Comments in the file are free to change; values are not.
 """
