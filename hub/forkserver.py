@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import ctypes
 import importlib
 import json
 import os
@@ -64,6 +65,7 @@ KEPT = ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "ENCLAVE_VAR")
 KERNEL_FORKS = "ENCLAVE_KERNEL_FORKS"
 EXIT_SETUP_FAILED = 70
 KERNEL_ZYGOTE_TITLE = "enclave kernel zygote"
+PR_SET_PDEATHSIG = 1
 
 
 class ForkServerError(RuntimeError):
@@ -172,13 +174,16 @@ def _kernel_child(request: dict, channel: socket.socket) -> None:
     try:
         parent = os.getppid()
         _detach(channel)
+        _die_with(parent)
         argv = request["argv"]
         if len(argv) < 3 or argv[1] != "-m":
             raise ValueError(f"not a 'python -m MODULE' command: {argv}")
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        os.environ["JPY_PARENT_PID"] = str(parent)  # the kernel exits when its zygote does
+        # as jupyter_client sets it (ipykernel, imported by the zygote, read it at import: the
+        # kernel's end with its zygote is ``_die_with``'s, not ipykernel's parent poller)
+        os.environ["JPY_PARENT_PID"] = str(parent)
         sys.argv = [argv[2], *argv[3:]]
         setproctitle(" ".join(argv))
         sys.path[0] = os.getcwd()  # as ``python -m`` has it
@@ -187,6 +192,19 @@ def _kernel_child(request: dict, channel: socket.socket) -> None:
         print(f"forkserver: could not prepare the kernel: {error}", file=sys.stderr, flush=True)
         os._exit(EXIT_SETUP_FAILED)
     _run(lambda: runpy.run_module(argv[2], run_name="__main__", alter_sys=True))
+
+
+def _die_with(parent: int) -> None:
+    """Be killed when the process that forked this one ends (Linux's parent-death signal).
+
+    A kernel's zygote exits when its server does (stopped, culled or killed): the kernels then
+    end too, instead of running on with the user's data and no server to reach them. The
+    signal is SIGKILL, which the kernel's code cannot catch; it is set after the fork (a fork
+    clears it) and this process changes no credentials after it (that would clear it too)."""
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # it ended before the signal was set
+        os._exit(EXIT_SETUP_FAILED)
 
 
 def _run(main) -> None:

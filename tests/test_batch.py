@@ -131,7 +131,8 @@ def test_an_author_runs_a_batch_from_their_own_secure_kernel(demo_var, tmp_path)
         out = session.run(
             "from templates.batch import run_batch\n"
             "result = run_batch('persistence', {'years': '2024-25'}, 'all', 'reports', jobs=2)\n"
-            "print('ran', sorted(o.institution for o in result.outcomes if o.ok), 'failed', len(result.failed))",
+            "print('ran', sorted(o.institution for o in result.outcomes if o.ok), 'failed', len(result.failed))\n"
+            "print([(o.institution, o.error) for o in result.failed])",
             timeout=600,
         )
         assert not out.errors, out.all

@@ -40,8 +40,8 @@ if os.environ.get("PROBE_KERNEL"):
     import asyncio
     from hub.forkserver import KernelForks
     forks = KernelForks.from_environment()
-    pid = asyncio.run(forks.spawn([sys.executable, "-m", "probe_kernel", "one", "two"], {{"KERNEL_ONLY": "yes"}},
-                                  os.getcwd()))
+    kernel_env = {{"KERNEL_ONLY": "yes", **({{"LINGER": "1"}} if os.environ.get("PROBE_LINGER") else {{}})}}
+    pid = asyncio.run(forks.spawn([sys.executable, "-m", "probe_kernel", "one", "two"], kernel_env, os.getcwd()))
     out["kernel_pid"] = pid
     out["kernel_forks_left_in_env"] = "ENCLAVE_KERNEL_FORKS" in os.environ
     deadline = __import__("time").monotonic() + 60
@@ -50,6 +50,8 @@ if os.environ.get("PROBE_KERNEL"):
         __import__("time").sleep(0.05)
 with open(os.path.join(os.getcwd(), "server.json"), "w") as handle:
     json.dump(out, handle)
+if os.environ.get("PROBE_LINGER"):
+    __import__("time").sleep(120)
 """
 
 KERNEL = """
@@ -60,6 +62,10 @@ out = {"uid": os.getuid(), "argv": sys.argv, "env": dict(os.environ), "sid": os.
 with open("kernel.json.tmp", "w") as handle:
     json.dump(out, handle)
 os.rename("kernel.json.tmp", "kernel.json")
+if os.environ.get("LINGER"):
+    import signal, time
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a kernel whose code will not be stopped politely
+    time.sleep(120)
 """
 
 
@@ -212,3 +218,18 @@ def test_the_servers_kernels_are_forked_as_python_dash_m_would_run_them(place, f
     if ids["uid"] is not None:
         assert kernel["uid"] == ids["uid"]
     assert gone(server) and gone(kernel["ppid"]), "the kernel zygote leaves with its server"
+
+
+def test_a_servers_kernels_end_when_the_server_is_killed(place, forks):
+    """A server killed outright (no time to shut its kernels down) takes its kernels with it:
+    the kernel zygote leaves with its server, and its kernels with the zygote."""
+    env = {"PROBE_KERNEL": "1", "PROBE_LINGER": "1", "PATH": "/usr/bin:/bin"}
+    env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
+    server = asyncio.run(forks.spawn([str(place / "probe-server")], env, str(place), kernels=True, **identity()))
+    out = wait_for(place / "server.json")
+    kernel = wait_for(place / "kernel.json")
+    assert out["pid"] == server and kernel["pid"] == out["kernel_pid"]
+    assert not gone(kernel["pid"], timeout=1), "the kernel runs while its server does"
+    os.kill(server, signal.SIGKILL)
+    assert gone(kernel["ppid"]), "the kernel zygote leaves with its server"
+    assert gone(kernel["pid"]), "the kernel leaves with its zygote"

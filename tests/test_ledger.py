@@ -77,6 +77,66 @@ def test_two_ledgers_on_one_store_see_each_others_tables(students, tmp_path):
     assert len(Ledger(Policy(), store)._set("students").entries) == 2
 
 
+def test_another_table_over_the_same_records_writes_no_array_again(students, tmp_path):
+    """The arrays (record ids, codes) are files named by their content: a table over records and
+    variables already saved writes only the JSON; arrays no longer named are removed."""
+    store = LedgerStore(tmp_path / "ledger")
+    ledger = Ledger(Policy(), store)
+    publish(ledger, students, students, ["institution", "ethnicity"])
+    arrays = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "ledger").glob("*.npy.gz")}
+    assert len(arrays) == 4  # the record ids, the subset (all of them) and two variables
+    publish(ledger, students, students, ["institution"])
+    publish(ledger, students, students, ["ethnicity"])
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "ledger").glob("*.npy.gz")} == arrays
+    publish(ledger, students, students, ["institution", "gender"])
+    assert len(list((tmp_path / "ledger").glob("*.npy.gz"))) == 5  # and the new variable
+    fewer = students[students.gender != students.gender.iloc[0]]
+    publish(ledger, fewer, students, ["gender"])
+    assert len(list((tmp_path / "ledger").glob("*.npy.gz"))) == 6  # and the new subset
+    before = {p.name for p in (tmp_path / "ledger").glob("*.npy.gz")}
+    others = students.iloc[: len(students) // 2].copy()
+    others.index = others.index + students.index.max() + 1  # new records: the ids and every code change
+    publish(ledger, others, others, ["gender"])
+    after = {p.name for p in (tmp_path / "ledger").glob("*.npy.gz")}
+    assert len(after) == 7 and not after & before  # and one more subset; the old files are gone
+    assert not list((tmp_path / "ledger").glob(".tmp-*"))
+    again = publish(Ledger(Policy(), store), students, students, ["ethnicity", "institution"])
+    assert again.again
+
+
+def test_a_ledger_of_the_first_format_is_read_and_carried_on(students, tmp_path):
+    import json
+
+    store = LedgerStore(tmp_path / "ledger")
+    first = cells(
+        publish(Ledger(Policy(), store), students, students, ["institution", "ethnicity"]),
+        students,
+        ["institution", "ethnicity"],
+    )
+    (path,) = (tmp_path / "ledger").glob("*.json")  # rewrite it as the first format wrote it
+    document = json.loads(path.read_text())
+    names = document.pop("arrays")
+    arrays = {name: store._read_array(path.with_suffix(""), digest) for name, digest in names.items()}
+    np.savez_compressed(path.with_suffix(".npz"), **arrays)
+    path.write_text(json.dumps({**document, "format": 1}))
+    for array in (tmp_path / "ledger").glob("*.npy.gz"):
+        array.unlink()
+    ledger = Ledger(Policy(), store)
+    again = publish(ledger, students, students, ["institution", "ethnicity"])
+    assert again.again and cells(again, students, ["institution", "ethnicity"]) == first
+    publish(ledger, students, students, ["gender"])  # the next save writes the new format
+    assert not path.with_suffix(".npz").exists() and json.loads(path.read_text())["format"] == 2
+    assert publish(Ledger(Policy(), store), students, students, ["ethnicity", "institution"]).again
+
+
+def test_a_forgotten_record_set_leaves_no_file(students, tmp_path):
+    store = LedgerStore(tmp_path / "ledger")
+    publish(Ledger(Policy(), store), students, students, ["institution"])
+    for _mtime, path in store.universes():
+        store.forget(path)
+    assert sorted(p.name for p in (tmp_path / "ledger").iterdir()) == []
+
+
 def test_the_ledger_is_bounded(students, tmp_path, monkeypatch):
     monkeypatch.setattr(record_set_module, "MAX_TABLES", 3)
     store = LedgerStore(tmp_path / "ledger")

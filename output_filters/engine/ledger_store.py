@@ -3,10 +3,15 @@
 The ledger (``output_filters.engine.ledger``) must outlive the kernel: a table shown
 yesterday must be shown the same way today, and a report run beside a notebook is protected
 together with it. Each record set's state is a JSON file (variables, categories, tables, the
-decided cells) and an ``.npz`` of arrays (record ids, per-variable codes), written atomically
-(a temporary file renamed into place) under an exclusive lock, so two kernels of one user
-never lose each other's tables. The directory is ``ENCLAVE_LEDGER_DIR``, or ``.enclave/ledger``
-in the user's home.
+decided cells) that names its arrays (record ids, per-variable codes) by their content: each
+array is a compressed ``.npy.gz`` file named by its digest, written once and never changed,
+so showing another table over the same records writes the JSON and at most the arrays that
+are new (compressing every array on every table cost 0.3 s per table at 150,000 records).
+Arrays are written before the JSON that names them, each file atomically (a temporary file
+renamed into place), under an exclusive lock, so two kernels of one user never lose each
+other's tables; arrays no JSON names any more are removed after the JSON is replaced. The
+first format (one ``.npz`` beside the JSON) is still read. The directory is
+``ENCLAVE_LEDGER_DIR``, or ``.enclave/ledger`` in the user's home.
 
 The files belong to the user (their kernels write them), so a user can delete them; that is
 the determined user of the README's limits, not an accident.
@@ -15,7 +20,9 @@ the determined user of the README's limits, not an accident.
 from __future__ import annotations
 
 import fcntl
+import gzip
 import hashlib
+import io
 import json
 import math
 import os
@@ -29,7 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-FORMAT = 1
+FORMAT = 2  # 1: the arrays in one .npz beside the JSON
+COMPRESSION = 3  # gzip level: most of level 9's size at a fraction of its time
 
 
 def ledger_dir() -> Path:
@@ -100,31 +108,66 @@ class LedgerStore:
         stem = self._stem(universe)
         try:
             document = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
-            with np.load(stem.with_suffix(".npz"), allow_pickle=False) as arrays:
-                data = {name: arrays[name] for name in arrays.files}
-        except (OSError, ValueError, KeyError):
+            if document.get("format") == 1:
+                with np.load(stem.with_suffix(".npz"), allow_pickle=False) as arrays:
+                    data = {name: arrays[name] for name in arrays.files}
+            else:
+                data = {name: self._read_array(stem, digest) for name, digest in document.get("arrays", {}).items()}
+        except (OSError, ValueError, KeyError, EOFError):
             return None
-        if document.get("format") != FORMAT or document.get("universe") != universe:
+        if document.get("format") not in (1, FORMAT) or document.get("universe") != universe:
             return None
+        document.pop("arrays", None)
         return document, data
 
     def save(self, universe: str, document: dict, arrays: dict[str, np.ndarray]) -> bool:
         """Write the state atomically; False if the directory cannot be written."""
         stem = self._stem(universe)
-        document = {"format": FORMAT, "universe": universe, **document}
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            for suffix, write in (
-                (".npz", lambda handle: np.savez_compressed(handle, **arrays)),
-                (".json", lambda handle: handle.write(json.dumps(document).encode())),
-            ):
-                fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=suffix)
-                with os.fdopen(fd, "wb") as handle:
-                    write(handle)
-                os.replace(tmp, stem.with_suffix(suffix))
+            names = {name: self._write_array(stem, array) for name, array in arrays.items()}
+            document = {"format": FORMAT, "universe": universe, "arrays": names, **document}
+            self._replace(stem.with_suffix(".json"), json.dumps(document).encode())
+            stem.with_suffix(".npz").unlink(missing_ok=True)  # the first format's arrays
+            for path in self._arrays(stem):
+                if path.name.split(".")[1] not in names.values():
+                    path.unlink(missing_ok=True)
         except OSError:
             return False
         return True
+
+    def _write_array(self, stem: Path, array: np.ndarray) -> str:
+        """The array's digest, its file written unless one with that content is there already."""
+        array = np.ascontiguousarray(array)
+        raw = io.BytesIO()
+        np.save(raw, array, allow_pickle=False)
+        digest = hashlib.sha256(raw.getbuffer()).hexdigest()[:24]
+        path = self._array_path(stem, digest)
+        if not path.exists():
+            self._replace(path, gzip.compress(raw.getbuffer(), COMPRESSION, mtime=0))
+        return digest
+
+    def _read_array(self, stem: Path, digest: str) -> np.ndarray:
+        raw = gzip.decompress(self._array_path(stem, digest).read_bytes())
+        return np.load(io.BytesIO(raw), allow_pickle=False)
+
+    def _replace(self, path: Path, content: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=path.suffix)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @staticmethod
+    def _array_path(stem: Path, digest: str) -> Path:
+        return stem.with_name(f"{stem.name}.{digest}.npy.gz")
+
+    @staticmethod
+    def _arrays(stem: Path) -> list[Path]:
+        return sorted(stem.parent.glob(f"{stem.name}.*.npy.gz"))
 
     def universes(self) -> list[tuple[float, Path]]:
         """Saved record sets, oldest first, as (mtime, json path)."""
@@ -134,5 +177,7 @@ class LedgerStore:
         return sorted(found)
 
     def forget(self, path: Path) -> None:
+        for array in self._arrays(path.with_suffix("")):
+            array.unlink(missing_ok=True)
         for suffix in (".json", ".npz", ".lock"):
             path.with_suffix(suffix).unlink(missing_ok=True)

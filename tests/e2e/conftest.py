@@ -138,10 +138,11 @@ def hub(demo_var):
 
 
 def _stop_leftovers(state: Path) -> None:
-    """Kill any process (user server, kernel, proxy) still running for this hub's state."""
+    """Kill any process (user server, kernel, proxy) still running for this hub's state: by its
+    environment, or by its command line (a forked process's title overwrites its environ)."""
     for proc in psutil.process_iter():
         try:
-            if proc.environ().get("ENCLAVE_VAR") == str(state):
+            if proc.environ().get("ENCLAVE_VAR") == str(state) or any(str(state) in a for a in proc.cmdline()):
                 proc.kill()
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
