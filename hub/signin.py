@@ -20,18 +20,9 @@ from dataclasses import replace
 
 from hub.accounts import Account, AccountStore, Login
 from hub.audit import AuditLog
-from hub.exceptions import HubError
+from hub.exceptions import SignInRefused
 
 Audit = Callable[..., object]  # audit(event, name, **details)
-
-
-class SignInRefused(HubError):
-    """An account could not prove itself (or has a step to take first)."""
-
-    def __init__(self, name: str, message: str, login: Login):
-        super().__init__(message)
-        self.name = name
-        self.login = login
 
 
 def record(event: str, name: str, **details) -> None:
@@ -61,7 +52,7 @@ def check_signed_in(
     result = sign_in(store, name, password, otp, source=source, audit=audit)
     if result.account is not None and result.pending is None:
         return result.account
-    raise SignInRefused(name, refusal(store, name, result), result)
+    raise SignInRefused(name, refusal(store, name, result), result.pending or result.reason)
 
 
 def refusal(store: AccountStore, name: str, result: Login) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import shutil
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import click
 import pyotp
@@ -84,10 +85,8 @@ def world(isolated_state, tmp_path, monkeypatch):
     table.parent.mkdir()
     table.write_text("college,students\nC3M9XT,120\nU5RW8H,45\n")
     request = desk().submit("rita", [table], "county brief")
-    world = type("World", (), {})()
-    world.store, world.secrets, world.desk, world.request, world.table = store, secrets, desk(), request.id, table
-    world.mark = len(AuditLog().events())  # what the commands write comes after this
-    return world
+    mark = len(AuditLog().events())  # what the commands write comes after this
+    return SimpleNamespace(store=store, secrets=secrets, desk=desk(), request=request.id, table=table, mark=mark)
 
 
 def run(*args: str, input: str | None = None):
