@@ -114,6 +114,11 @@ class Login:
     account: Account | None
     reason: str  # for the audit log and the hub log, never for the login page
     locked_now: bool = False
+    # Why it failed, for a caller that may say so (the CLI): "unknown", "locked", "disabled",
+    # "password" or "code"; "" when it succeeded.
+    refused: str = ""
+    locked_until: datetime | None = None
+    pending: str | None = None  # the step the account must take first (``pending_step``), if it got in
 
 
 def accounts_url() -> str:
@@ -243,32 +248,40 @@ class AccountStore:
         row = self._row(name)
         matches = self._password_matches(row, password)
         if row is None:
-            return Login(None, "unknown user")
+            return Login(None, "unknown user", refused="unknown")
         locked_until = _utc(row.locked_until)
         if locked_until is not None and locked_until > now:
-            return Login(None, f"locked until {locked_until:%Y-%m-%d %H:%M} UTC")
+            return Login(
+                None, f"locked until {locked_until:%Y-%m-%d %H:%M} UTC", refused="locked", locked_until=locked_until
+            )
         if not row.active:
-            return Login(None, "account disabled")
+            return Login(None, "account disabled", refused="disabled")
         if not matches:
-            return self._failed(row, now, "wrong password")
+            return self._failed(row, now, "wrong password", "password")
         if row.totp_secret is not None:
             step = _totp_step(row.totp_secret, otp, now)
             if step is None:
-                return self._failed(row, now, "wrong or missing one-time code")
+                return self._failed(row, now, "wrong or missing one-time code", "code")
             if row.totp_last_step is not None and step <= row.totp_last_step:
-                return self._failed(row, now, "one-time code used before")
+                return self._failed(row, now, "one-time code used before", "code")
             self._update(name, totp_last_step=step)
         self._update(name, failures=0, locked_until=None, last_login_at=now)
         return Login(_account(row), "ok")
 
-    def _failed(self, row, now: datetime, reason: str) -> Login:
+    def _failed(self, row, now: datetime, reason: str, refused: str) -> Login:
         failures = (row.failures or 0) + 1
         if failures >= self.rules.lockout_failures:
             until = now + timedelta(minutes=self.rules.lockout_minutes)
             self._update(row.name, failures=0, locked_until=until)
-            return Login(None, f"{reason}; locked for {self.rules.lockout_minutes} minutes", locked_now=True)
+            return Login(
+                None,
+                f"{reason}; locked for {self.rules.lockout_minutes} minutes",
+                locked_now=True,
+                refused=refused,
+                locked_until=until,
+            )
         self._update(row.name, failures=failures)
-        return Login(None, reason)
+        return Login(None, reason, refused=refused)
 
     def password_expired(self, name: str, now: datetime | None = None) -> bool:
         days = self.rules.password_max_age_days

@@ -177,10 +177,12 @@ class AuditLog:
         event: str | None = None,
     ) -> list[Event]:
         """Events in order; ``user`` matches the actor or a ``user`` detail, ``event`` a name
-        or a prefix ending in '.' (``login.`` is every login event)."""
+        or a prefix ending in '.' (``login.`` is every login event); ``since`` without a zone
+        is UTC."""
         query = select(events).order_by(events.c.id)
         if since is not None:
-            query = query.where(events.c.at >= since)
+            # In UTC, as the times are written: SQLite compares the text and drops the zone.
+            query = query.where(events.c.at >= _utc(since).astimezone(UTC))
         if event:
             query = query.where(events.c.event.startswith(event) if event.endswith(".") else events.c.event == event)
         with self.engine.connect() as conn:

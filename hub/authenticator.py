@@ -3,9 +3,10 @@
 ``EnclaveAuthenticator`` overrides ``authenticate`` (and ``check_allowed``, ``refresh_user``,
 ``validate_username``), never the login pipeline. One login form: name, password and, for
 accounts that enrolled an authenticator app, the one-time code (JupyterHub's own
-``request_otp`` field). Failures say only "Invalid username or password", whether the name
-exists, the password was wrong or the account is locked; the audit log and the hub log say
-which. Every login success and failure, every lockout, is an audit event.
+``request_otp`` field), checked by ``hub.signin.sign_in`` (as the ``enclave`` command's
+``--as`` is). Failures say only "Invalid username or password", whether the name exists, the
+password was wrong or the account is locked; the audit log and the hub log say which. Every
+login success and failure, every lockout, is an audit event.
 
 Roles become JupyterHub groups at every login (``role-<role>``, ``institution-<code>``), which
 ``hub.roles`` maps to RBAC roles. An account with a pending step (temporary or expired
@@ -25,6 +26,7 @@ from traitlets.config import LoggingConfigurable
 
 from hub.accounts import NAME, Account, AccountStore, accounts_url
 from hub.audit import AuditLog
+from hub.signin import sign_in
 from hub.web import PENDING_GROUP, handlers
 from output_filters.policy import load_policy
 
@@ -158,20 +160,13 @@ class EnclaveAuthenticator(EnclaveAccounts, Authenticator):
         wait = self.throttle.delay(source)
         if wait:
             await asyncio.sleep(wait)  # the per-source slow-down itself, not a test's wait
-        result = await asyncio.to_thread(self.store.login, name, password, otp)
+        result = await asyncio.to_thread(sign_in, self.store, name, password, otp, source=source, audit=self.audit)
         if result.account is None:
             self.throttle.failed(source)
             self.log.warning("Failed login for %s from %s: %s", safe(name), source, result.reason)
-            await asyncio.to_thread(self.audit, "login.failure", name, source=source, reason=result.reason)
-            if result.locked_now:
-                await asyncio.to_thread(
-                    self.audit, "login.lockout", name, source=source, minutes=self.store.rules.lockout_minutes
-                )
             return None
         account = result.account
-        pending = self.store.pending_step(account.name)
-        await asyncio.to_thread(self.audit, "login.success", name, source=source, pending=pending or "")
-        return {"name": account.name, "admin": False, "groups": groups_for(account, pending is not None)}
+        return {"name": account.name, "admin": False, "groups": groups_for(account, result.pending is not None)}
 
     def check_allowed(self, username, authentication=None) -> bool:
         account = self.store.get(username)

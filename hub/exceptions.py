@@ -21,3 +21,13 @@ class ReleaseError(HubError):
 
 class GovernanceError(HubError):
     """A policy change cannot be proposed or approved, or the policy file was edited by hand."""
+
+
+class SignInRefused(HubError):
+    """An account could not prove itself for a command (or has a step to take first): ``name``
+    is the account, ``reason`` what the audit log recorded."""
+
+    def __init__(self, name: str, message: str, reason: str):
+        super().__init__(message)
+        self.name = name
+        self.reason = reason

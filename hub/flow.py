@@ -1,10 +1,11 @@
 """The flow's invariants in one place: each change commits, is audited and refreshes extracts.
 
-Every caller (the ``enclave`` command, the release service, tests) changes the warehouse
-through these functions, never through ``warehouse`` directly, so no caller can forget the
-audit event or leave an extract behind the warehouse. Each function: checks, writes (one
-transaction in ``warehouse``), records its audit event, then rewrites the extracts the
-change affects and says which (``Changed.refreshed``).
+Every caller (the ``enclave`` command, the release service, tests) changes the warehouse and
+the accounts (an institution's active accounts are the users of its own-data use) through
+these functions, never through ``warehouse`` or the account store directly, so no caller can
+forget the audit event or leave an extract behind. Each function: checks, writes (one
+transaction), records its audit event, then rewrites the extracts the change affects and says
+which (``Changed.refreshed``).
 
 A change whose extracts cannot be written stays made and audited; ``ExtractsStale`` says so
 and names the command that finishes it (``enclave use refresh``).
@@ -20,9 +21,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from hub.accounts import AccountStore
+from hub.accounts import AccountStore, generate_password
 from hub.audit import AuditLog
-from hub.exceptions import HubError
+from hub.exceptions import AccountError, HubError
 from warehouse.exceptions import UploadRejected
 from warehouse.pseudonymize import StudentKeyer
 from warehouse.settings import var_dir
@@ -210,3 +211,88 @@ def refresh_uses(
     touched = refresh(engine, progress, names=names or None)
     AuditLog().record(actor, "use.refresh", uses=touched)
     return touched
+
+
+# ---- accounts: an institution's active accounts are the users of its own-data use -------------
+
+
+def _accounts_changed(change: str) -> list[str]:
+    try:
+        return refresh_own_grants()
+    except OSError as error:
+        raise ExtractsStale(change, error) from None
+
+
+def check_institution(code: str | None) -> None:
+    """``code`` names a member institution (UnknownInstitution says which exist)."""
+    if code:
+        from warehouse.db import connect, create_schema
+        from warehouse.institutions import get_institution
+
+        engine = connect()
+        create_schema(engine)
+        get_institution(engine, code)
+
+
+def add_account(
+    store: AccountStore, *, actor: str, name: str, role: str, institution: str | None, password: str, temporary: bool
+) -> Changed:
+    """Create an account; it joins its institution's own-data use."""
+    check_institution(institution)
+    added = store.add(name, role, institution, password, temporary=temporary)
+    AuditLog().record(actor, "user.add", user=name, role=role, institution=institution)
+    return Changed(added, _accounts_changed(f"the account {name}"))
+
+
+def import_accounts(store: AccountStore, *, actor: str, file: str, rows: list[tuple[str, str, str | None]]) -> Changed:
+    """Create the accounts ``rows`` (name, role, institution), each with a temporary password;
+    ``result``: (name, password) pairs. The caller checked every row first (all or none)."""
+    for _name, _role, code in rows:
+        check_institution(code)
+    created = []
+    for name, role, code in rows:
+        for attempt in range(5):
+            password = generate_password()
+            try:
+                store.add(name, role, code, password, temporary=True)
+                break
+            except AccountError:  # a generated password on the common list: draw again
+                if attempt == 4:
+                    raise
+        created.append((name, password))
+    AuditLog().record(actor, "user.import", file=file, users=[name for name, _ in created])
+    return Changed(created, _accounts_changed(f"the import of {file}"))
+
+
+def disable_account(store: AccountStore, *, actor: str, name: str) -> Changed:
+    """No login, the hub's server, tokens and sessions ended (``result``: what the hub said);
+    the account leaves its institution's own-data use."""
+    from hub import hub_api
+
+    store.status(name)  # AccountError naming the fix if there is no such account
+    store.set_active(name, False)
+    ended = hub_api.end_user(name)
+    AuditLog().record(actor, "user.disable", user=name, hub=ended)
+    return Changed(ended, _accounts_changed(f"disabling {name}"))
+
+
+def enable_account(store: AccountStore, *, actor: str, name: str) -> Changed:
+    store.set_active(name, True)
+    AuditLog().record(actor, "user.enable", user=name)
+    return Changed(True, _accounts_changed(f"enabling {name}"))
+
+
+def set_account_role(store: AccountStore, *, actor: str, name: str, role: str, institution: str | None) -> Changed:
+    """Change the role (and institution); ``result``: the previous role."""
+    account = store.get(name) or store.status(name)
+    check_institution(institution)
+    store.set_role(name, role, institution)
+    AuditLog().record(actor, "user.set-role", user=name, role=role, institution=institution, previous=account.role)
+    return Changed(account.role, _accounts_changed(f"the role of {name}"))
+
+
+def reset_account_password(store: AccountStore, *, actor: str, name: str, reset_totp: bool) -> Changed:
+    """A temporary password (``result``), changed at the next login; unlocks the account."""
+    temporary = store.reset_password(name, reset_totp=reset_totp)
+    AuditLog().record(actor, "user.reset-password", user=name, totp_reset=reset_totp)
+    return Changed(temporary)

@@ -6,8 +6,9 @@ approved it (``approve``): then ``policy.toml`` is rewritten with that one value
 policy as governed is recorded (``policy_governed``). Any admin of a member may reject it,
 which ends it. Everything is in the audit log and in ``history()``.
 
-At start (the hub's configuration, ``enclave serve``) ``check_governed`` compares the policy
-file's values with the governed ones: a value that no approved proposal explains (a hand
+At start (the hub's configuration, ``enclave serve``), and before whatever reads the file
+afterwards (a user server's spawn, a report run, the release re-check), ``check_governed``
+compares the policy file's values with the governed ones: a value that no approved proposal explains (a hand
 edit) refuses the start, naming the key, both values and the fix. The first start records the
 policy it finds as the baseline. Comments in the file are free to change; values are not.
 """
@@ -195,6 +196,7 @@ class Governance:
         accounts: AccountStore | None = None,
         path: Path | None = None,
         audit: AuditLog | None = None,
+        via: str = "",
     ):
         self.engine = engine or create_engine(accounts_url())
         metadata.create_all(self.engine)
@@ -202,6 +204,10 @@ class Governance:
         self.accounts = accounts or AccountStore(self.engine)
         self.path = Path(path) if path else policy_path()
         self.audit = audit or AuditLog()
+        self.via = via  # how the actor reached it (the CLI and its system user), for the record
+
+    def _record(self, actor: str, event: str, **details) -> None:
+        self.audit.record(actor, event, **details, **({"via": self.via} if self.via else {}))
 
     # ---- the governed policy -----------------------------------------------------------
 
@@ -224,11 +230,11 @@ class Governance:
         expected = self.governed()
         if expected is None:
             self._govern(found, "baseline")
-            self.audit.record(actor, "policy.baseline", file=str(self.path), values=found)
+            self._record(actor, "policy.baseline", file=str(self.path), values=found)
             return policy
         changed = [key for key in sorted(set(found) | set(expected)) if found.get(key) != expected.get(key)]
         if changed:
-            self.audit.record(actor, "policy.tamper", file=str(self.path), keys=changed)
+            self._record(actor, "policy.tamper", file=str(self.path), keys=changed)
             listed = "; ".join(f"{k} is {found.get(k)!r} in the file, {expected.get(k)!r} as approved" for k in changed)
             raise GovernanceError(
                 f"{self.path} was edited by hand: {listed}. Restore the approved value(s), and change the policy "
@@ -298,7 +304,7 @@ class Governance:
                     created_at=datetime.now(UTC),
                 )
             ).inserted_primary_key[0]
-        self.audit.record(
+        self._record(
             proposer, "policy.propose", proposal=new_id, key=key, value=normalized, previous=current[key], reason=reason
         )
         return self.get(new_id)
@@ -334,7 +340,7 @@ class Governance:
                 )
             )
         event = "policy.approve" if approve else "policy.reject"
-        self.audit.record(admin, event, proposal=proposal.id, institution=account.institution, comment=comment)
+        self._record(admin, event, proposal=proposal.id, institution=account.institution, comment=comment)
         proposal = self.get(proposal.id)
         if not approve:
             self._close(proposal, "rejected")
@@ -359,7 +365,7 @@ class Governance:
         self.path.write_text(text, encoding="utf-8")
         self._govern(values, f"proposal {proposal.id}")
         self._close(proposal, "in_effect")
-        self.audit.record(
+        self._record(
             "system",
             "policy.change",
             proposal=proposal.id,
@@ -382,5 +388,5 @@ def member_codes() -> list[str]:
     return codes
 
 
-def default_governance() -> Governance:
-    return Governance(member_codes)
+def default_governance(via: str = "") -> Governance:
+    return Governance(member_codes, via=via)

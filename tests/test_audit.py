@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import create_engine, delete, select, update
@@ -259,6 +259,14 @@ def test_filters_by_user_event_and_time(five):
     assert [e.id for e in five.events(event="user.")] == [2, 3, 5]
     later = five.events()[3].at
     assert [e.id for e in five.events(since=later)] == [4, 5]
+
+
+@pytest.mark.parametrize("hours", [-5, 0, 2, 9], ids=["utc-5", "utc", "utc+2", "utc+9"])
+def test_since_means_the_same_moment_in_any_time_zone(five, hours):
+    """`--since 2026-03-01T16:30+02:00` is 14:30 UTC, whatever the database keeps times as."""
+    later = five.events()[3].at.astimezone(timezone(timedelta(hours=hours)))
+    assert [e.id for e in five.events(since=later)] == [4, 5]
+    assert [e.id for e in five.events(since=later - timedelta(hours=1))] == [1, 2, 3, 4, 5]
 
 
 def test_a_log_from_before_the_link_column_is_upgraded(tmp_path):

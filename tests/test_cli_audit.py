@@ -106,8 +106,12 @@ def test_head_of_an_empty_log_says_so(isolated_state):
 def test_a_demo_rebuild_keeps_the_audit_log_and_records_itself(demo_copy):
     before = AuditLog().events()
     assert before, "the demo build is audited"
+    stale = demo_copy / "release" / "released" / "1" / "old.csv"  # the old demo's release 1
+    stale.parent.mkdir(parents=True)
+    stale.write_text("college,students\n")
     result = run("demo", "build", "--students", "100", "--seed", "1", "--rebuild")
     assert result.exit_code == 0, result.output
+    assert not (demo_copy / "release").exists()  # its records went with accounts.db
     after = AuditLog().events()
     assert after[: len(before)] == before
     assert [e.event for e in after[len(before) :]][:2] == ["demo.rebuild", "demo.build"]

@@ -367,3 +367,45 @@ def test_user_add_gives_the_new_account_its_institutions_data(with_data):
     before = os.readlink(extracts.uses_root() / own)
     ok("user", "list")
     assert os.readlink(extracts.uses_root() / own) == before  # listing changes nothing
+
+
+def test_account_changes_keep_the_own_data_use_current(with_data, monkeypatch):
+    """An institution's active accounts are its own-data use's users: adding, disabling,
+    enabling and moving an account rewrite the use's manifest in the same call (hub.flow),
+    whoever calls it, and each change is audited."""
+    from hub import flow, hub_api
+    from hub.accounts import AccountStore
+
+    college = with_data
+    other = add_member("cc", "Costa Verde Community College")
+    own = f"own-{college}"
+    assert extracts.read_manifest(own).users == ("alice", "rita")
+    monkeypatch.setattr(hub_api, "end_user", lambda name: "the hub is not running here")
+
+    output = ok("user", "disable", "alice", "--yes")
+    assert f"Refreshed extracts: {own}." in output and extracts.read_manifest(own).users == ("rita",)
+    ok("user", "enable", "alice")
+    assert extracts.read_manifest(own).users == ("alice", "rita")
+    ok("user", "set-role", "alice", "author", "--institution", other, "--yes")
+    assert extracts.read_manifest(own).users == ("rita",)
+    refused(run("user", "set-role", "rita", "author", "--institution", "ZZZZZZ", "--yes"), "'ZZZZZZ'")
+    assert extracts.read_manifest(own).users == ("rita",) and len(events("user.set-role")) == 1
+
+    # The plain functions are the invariant, not the command: a caller without the CLI gets the same.
+    store = AccountStore()
+    changed = flow.add_account(
+        store,
+        actor="a-test",
+        name="bea",
+        role="researcher",
+        institution=college,
+        password="a-long-password",
+        temporary=False,
+    )
+    assert own in changed.refreshed and extracts.read_manifest(own).users == ("bea", "rita")
+    flow.disable_account(store, actor="a-test", name="bea")
+    assert extracts.read_manifest(own).users == ("rita",)
+    assert [(e.actor, e.details["user"]) for e in events() if e.event in ("user.add", "user.disable")][-2:] == [
+        ("a-test", "bea"),
+        ("a-test", "bea"),
+    ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import tomllib
 
+import pyotp
 import pytest
 from argon2 import PasswordHasher
 from click.testing import CliRunner
@@ -199,17 +200,26 @@ def test_the_policy_commands(governance, policy_file, monkeypatch):
     monkeypatch.setattr(importlib.import_module("hub.cli.policy"), "_governance", lambda: governance)
     from hub.cli import enclave
 
+    secrets = {name: pyotp.random_base32() for name in ("staff", "adm-k12", "adm-cc", "adm-univ")}
+    for name, secret in secrets.items():
+        governance.accounts.set_totp(name, secret)  # admins must have a second factor (policy totp_roles)
+
     def run(*args):
         return CliRunner().invoke(enclave, list(args))
 
-    made = run("policy", "propose", "threshold=11", "--reason", "state rule", "--as", "staff")
+    def run_as(name, *args):
+        """As ``name``, proved: its password, then its current one-time code."""
+        code = pyotp.TOTP(secrets[name]).now()
+        return CliRunner().invoke(enclave, [*args, "--as", name, "--password-stdin"], input=f"{PASSWORD}\n{code}\n")
+
+    made = run_as("staff", "policy", "propose", "threshold=11", "--reason", "state rule")
     assert made.exit_code == 0, made.output
     assert "Proposal 1: disclosure.threshold = 11 (now 10), by staff: open." in made.output
     assert "waiting for the admins of: K7Q2ZP, C3M9XT, U5RW8H" in made.output
-    bad = run("policy", "propose", "threshold", "--reason", "x", "--as", "staff")
+    bad = run("policy", "propose", "threshold", "--reason", "x", "--as", "staff")  # refused before the password
     assert bad.exit_code == 1 and "KEY=VALUE" in bad.output
     for admin in ("adm-k12", "adm-cc", "adm-univ"):
-        done = run("policy", "approve", "1", "--as", admin)
+        done = run_as(admin, "policy", "approve", "1")
         assert done.exit_code == 0, done.output
     assert "In effect" in done.output and "restart the hub" in done.output
     shown = run("policy", "show")
@@ -230,3 +240,23 @@ def test_the_doctor_fails_on_a_hand_edited_policy(governance, policy_file, monke
     policy_file.write_text(policy_file.read_text().replace("threshold = 10", "threshold = 4"))
     [check] = check_governed_policy()
     assert check.level == "FAIL" and "disclosure.threshold" in check.what
+
+
+def test_a_hand_edited_policy_refuses_report_runs_and_the_release_review(governance, policy_file, monkeypatch):
+    """The report kernels and the re-check read policy.toml too: they refuse a hand edit as the hub's
+    start does, before any kernel starts or any request is checked."""
+    import hub.governance
+    from hub.cli import enclave
+    from hub.release.desk import default_desk
+
+    monkeypatch.setattr(hub.governance, "default_governance", lambda: governance)
+    assert default_desk().threshold == 10
+    policy_file.write_text(policy_file.read_text().replace("threshold = 10", "threshold = 3"))
+    with pytest.raises(GovernanceError, match="disclosure.threshold is 3 in the file, 10 as approved"):
+        default_desk(via="web")
+    for command in (["report", "run", "any"], ["report", "batch", "any", "--institutions", "all"]):
+        refused = CliRunner().invoke(enclave, [*command, "--out", str(policy_file.parent / "out")])
+        assert refused.exit_code == 1 and "edited by hand" in refused.output, refused.output
+    assert not (policy_file.parent / "out").exists()
+    tampered = [e for e in AuditLog().events() if e.event == "policy.tamper"]
+    assert [e.actor for e in tampered][0] == "release:web" and len(tampered) == 3

@@ -8,6 +8,7 @@ import hashlib
 import json
 from collections import deque
 
+import pyotp
 import pytest
 from argon2 import PasswordHasher
 from click.testing import CliRunner
@@ -285,6 +286,7 @@ def notebook(*outputs) -> bytes:
     return json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
 
 
+KEY_ROWS = b"".join(b"%032x,3.%d\n" % (0x9F0000 + i, i) for i in range(3))
 HTML_TABLE = (
     "<table><tr><th>college</th><th>students</th><th>rate %</th></tr>"
     "<tr><td>{code}</td><td>{n}</td><td>3</td></tr></table>"
@@ -329,6 +331,26 @@ RECHECKS = [
     ),
     ("notebook-broken", "n.ipynb", b"{not json", True, "not a notebook"),
     ("png-is-a-note", "p.png", b"\x89PNG\r\n\x1a\n", False, "an image"),
+    # Record-level data (the filter's record-level rule): by a column's title or by key-shaped values.
+    ("csv-student-keys", "a.csv", b"student_key,gpa\n" + KEY_ROWS, True, "column 'student_key': record-level"),
+    ("csv-keys-untitled", "a.csv", b"k,gpa\n" + KEY_ROWS, True, "column 'k': record-level"),
+    ("csv-names", "a.csv", b"Last Name,credits\nDoe,40\nRoe,42\n", True, "record-level"),
+    (
+        "notebook-records-html",
+        "n.ipynb",
+        notebook(
+            {
+                "output_type": "execute_result",
+                "data": {
+                    "text/html": "<table><tr><th>ssid</th><th>gpa</th></tr><tr><td>55</td><td>3.1</td></tr></table>"
+                },
+                "metadata": {},
+            }
+        ),
+        True,
+        "cell 1: table 1, column 'ssid': record-level",
+    ),
+    ("csv-one-hex-label-is-not-records", "a.csv", b"cohort,students\n" + b"a" * 32 + b",40\n", False, None),
 ]
 
 
@@ -361,17 +383,30 @@ def test_the_release_commands_run_the_whole_flow(desk, table, monkeypatch):
     monkeypatch.setattr(importlib.import_module("hub.cli.release"), "_desk", lambda: desk)
     from hub.cli import enclave
 
+    secrets = {name: pyotp.random_base32() for name in ("rev-k12", "rev-cc", "rev-univ")}
+    for name, secret in secrets.items():
+        desk.accounts.set_totp(name, secret)  # reviewers must have a second factor (policy totp_roles)
+
     def run(*args):
         return CliRunner().invoke(enclave, list(args))
 
-    made = run("release", "request", str(table), "--purpose", "county brief", "--as", "rita")
+    def run_as(name, *args):
+        """As ``name``, proved: its password, then its current one-time code (if it has one)."""
+        code = pyotp.TOTP(secrets[name]).now() + "\n" if name in secrets else ""
+        return CliRunner().invoke(enclave, [*args, "--as", name, "--password-stdin"], input=f"{PASSWORD}\n{code}")
+
+    made = run_as("rita", "release", "request", str(table), "--purpose", "county brief")
     assert made.exit_code == 0, made.output
     assert "Request 1 (round 1) is in_review; next: reviewers." in made.output
     assert "waiting for the reviewers of: K7Q2ZP, C3M9XT, U5RW8H" in made.output
-    own = run("release", "approve", "1", "--as", "rita")
+    diff = run("release", "diff", "1")
+    assert diff.exit_code == 0, diff.output
+    assert "-C3M9XT," in diff.output and "+community college A," in diff.output  # what the page shows side by side
+    own = run_as("rita", "release", "approve", "1")
     assert own.exit_code == 1 and "not a reviewer" in own.output
     for reviewer in ("rev-k12", "rev-cc", "rev-univ"):
-        assert run("release", "approve", "1", "--as", reviewer).exit_code == 0
+        done = run_as(reviewer, "release", "approve", "1")
+        assert done.exit_code == 0, done.output
     shown = run("release", "show", "1")
     assert "is released" in shown.output and "C3M9XT: approved by rev-cc" in shown.output
     files = run("release", "files", "1")

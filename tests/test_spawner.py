@@ -211,6 +211,28 @@ def test_a_deactivated_user_gets_no_server(store, examples):
     assert "no active Enclave account" in error.jupyterhub_message
 
 
+def test_a_policy_edited_by_hand_since_the_start_refuses_the_spawn(
+    store, examples, tmp_path, monkeypatch, isolated_state
+):
+    """The kernels would read the edited file: the spawn is refused as the hub's start is."""
+    import shutil
+
+    from hub.audit import AuditLog
+    from hub.governance import Governance
+    from output_filters.policy import DEFAULT_PATH
+
+    policy = tmp_path / "policy.toml"
+    shutil.copyfile(DEFAULT_PATH, policy)
+    monkeypatch.setenv("ENCLAVE_POLICY", str(policy))
+    Governance(lambda: ["ABC234"], engine=store.engine, accounts=store).check_governed("hub")  # the start
+    provisioning.secure_state(isolated_state)  # what the hub does when it starts
+    policy.write_text(policy.read_text().replace("threshold = 10", "threshold = 2"))
+    error = refusal("alice")
+    assert error.status_code == 403
+    assert "disclosure.threshold is 2 in the file, 10 as approved" in error.jupyterhub_message
+    assert AuditLog().events()[-1].event == "policy.tamper"
+
+
 @pytest.mark.parametrize("name", ["alice", "ann", "root"], ids=["researcher", "author", "admin"])
 def test_other_roles_start_in_a_prepared_home(store, examples, monkeypatch, isolated_state, name):
     started = []

@@ -15,7 +15,7 @@ import click
 from sqlalchemy import create_engine
 
 from hub.audit import AuditLog, Head
-from hub.exceptions import AuditError
+from hub.cli.errors import call
 
 
 def _log(path: Path | None) -> AuditLog:
@@ -87,10 +87,7 @@ def audit_head(out: Path | None, log_file: Path | None) -> None:
 @LOG_OPTION
 def audit_verify(head_text: str | None, head_file: Path | None, log_file: Path | None) -> None:
     """Check the hash chain; name every edited, deleted or reordered record."""
-    try:
-        anchor = Head.parse(head_text, "--head") if head_text else Head.read(head_file) if head_file else None
-    except AuditError as error:
-        raise click.ClickException(str(error)) from None
+    anchor = call(lambda: Head.parse(head_text, "--head") if head_text else Head.read(head_file) if head_file else None)
     log = _log(log_file)
     problems = log.problems(anchor)
     head = log.head()

@@ -109,7 +109,9 @@ def _remove_state() -> None:
     root = var_dir()
     for name in ("warehouse.db", "accounts.db"):  # never audit.db: nothing deletes the audit log
         (root / name).unlink(missing_ok=True)
-    for name in ("demo", "users", "hub"):
+    # The release requests' records are in accounts.db: their files go with them, or the new
+    # demo's request 1 would be filed (and released) beside the old demo's request 1.
+    for name in ("demo", "users", "hub", "release"):
         path = root / name
         if path.exists():
             shutil.rmtree(path)

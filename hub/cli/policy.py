@@ -1,24 +1,27 @@
 """The ``enclave policy`` commands: the policy changes only by unanimous agreement (principle 10).
 
 ``propose`` records one change with its reason; ``approve`` and ``reject`` are each member
-institution's admin's decision; the last approval writes policy.toml. ``show`` prints the
-policy in effect (and refuses, like the hub's start, if the file was edited by hand);
-``history`` lists every proposal with its decisions.
+institution's admin's decision; the last approval writes policy.toml. Those three act as
+``--as NAME`` (default: the system user's name), which must sign in with its password and
+second factor (``hub.cli.acting``); their audit events carry the system user too (``via``).
+``show`` prints the policy in effect (and refuses, like the hub's start, if the file was
+edited by hand); ``history`` lists every proposal with its decisions; neither needs an account.
 """
 
 from __future__ import annotations
 
 import click
 
+from hub.cli.acting import acting, signed_in
 from hub.cli.errors import actor, call
 from hub.governance import Governance, Proposal, default_governance
 
 
 def _governance() -> Governance:
-    return default_governance()
+    return default_governance(via=f"cli:{actor()}")
 
 
-AS = click.option("--as", "account", help="The admin account acting (default: the system user's name).")
+AS = acting("admin")
 
 
 def _say(proposal: Proposal) -> None:
@@ -43,30 +46,33 @@ def policy() -> None:
 @click.argument("assignment", metavar="KEY=VALUE")
 @click.option("--reason", required=True, help="Why the consortium should change it.")
 @AS
-def policy_propose(assignment: str, reason: str, account: str | None) -> None:
+def policy_propose(assignment: str, reason: str, account: str | None, password_stdin: bool) -> None:
     """Propose one change, e.g. `threshold=11` or `accounts.lockout_minutes=30`."""
     key, sep, value = assignment.partition("=")
     if not sep or not key.strip() or not value.strip():
         raise click.ClickException(f"{assignment!r}: write KEY=VALUE, e.g. threshold=11")
-    _say(call(lambda: _governance().propose(account or actor(), key.strip(), value.strip(), reason)))
+    name = signed_in(account, password_stdin)
+    _say(call(lambda: _governance().propose(name, key.strip(), value.strip(), reason)))
 
 
 @policy.command("approve")
 @click.argument("proposal_id", type=int)
 @click.option("--comment", default="", help="A note for the record.")
 @AS
-def policy_approve(proposal_id: int, comment: str, account: str | None) -> None:
+def policy_approve(proposal_id: int, comment: str, account: str | None, password_stdin: bool) -> None:
     """Approve PROPOSAL_ID for your institution; the last approval puts it in effect."""
-    _say(call(lambda: _governance().decide(proposal_id, account or actor(), True, comment)))
+    name = signed_in(account, password_stdin)
+    _say(call(lambda: _governance().decide(proposal_id, name, True, comment)))
 
 
 @policy.command("reject")
 @click.argument("proposal_id", type=int)
 @click.option("--comment", required=True, help="Why your institution does not agree.")
 @AS
-def policy_reject(proposal_id: int, comment: str, account: str | None) -> None:
+def policy_reject(proposal_id: int, comment: str, account: str | None, password_stdin: bool) -> None:
     """Reject PROPOSAL_ID for your institution: the change does not happen."""
-    _say(call(lambda: _governance().decide(proposal_id, account or actor(), False, comment)))
+    name = signed_in(account, password_stdin)
+    _say(call(lambda: _governance().decide(proposal_id, name, False, comment)))
 
 
 @policy.command("history")

@@ -57,6 +57,14 @@ def kernel_events_sink() -> Callable[[Sequence[dict]], None]:
     return record
 
 
+def check_policy() -> None:
+    """A hand-edited policy.toml refuses a report run as it refuses the hub's start: the report
+    kernels read that file (``hub.governance``)."""
+    from hub.governance import default_governance
+
+    default_governance().check_governed(actor())
+
+
 @click.group()
 def report() -> None:
     """Standard report templates (papermill, secure kernel)."""
@@ -84,6 +92,7 @@ def report_run(name: str, parameters: tuple[tuple[str, str], ...], out_dir: Path
     from templates.runner import run_report
 
     try:
+        check_policy()
         result = run_report(name, dict(parameters), out_dir, on_events=kernel_events_sink())
     except RunFailed as error:  # its kernel's events are on the record: so is the run
         audit_report("report.run", run=error.run, template=name, parameters=dict(parameters), failed=str(error)[:300])
@@ -124,6 +133,7 @@ def report_batch(
 
     given = dict(parameters)
     try:
+        check_policy()
         catalog = read_catalog()
         plans = plan_batches(names, given, institutions, catalog)  # every parameter checked before any kernel
         count = sum(len(p) for p in plans.values())

@@ -1,7 +1,8 @@
 """The ``enclave user`` commands: provisioning accounts (principle 7).
 
-Thin click commands over ``hub.accounts``: each validates, asks before anything destructive
-(or takes ``--yes``), calls the store, writes an audit event, and prints what happened.
+Thin click commands: each validates, asks before anything destructive (or takes ``--yes``),
+calls ``hub.flow``'s account change (which writes the store, its audit event and the
+institution's own-data use) and prints what happened.
 Passwords the command generates are temporary: the account must choose its own at first
 login. A disabled account cannot log in; if the hub is running, its server is stopped and
 every hub token and session of the user is revoked at once.
@@ -16,28 +17,19 @@ from pathlib import Path
 
 import click
 
-from hub import hub_api
+from hub import flow
 from hub.accounts import NAME, ROLES, AccountStore, generate_password
-from hub.audit import AuditLog
 from hub.cli.errors import actor, call, confirm
+from hub.cli.warehouse import say_refreshed
 from hub.exceptions import AccountError, HubError
 from output_filters.policy import load_policy
-from warehouse.db import connect, create_schema
 from warehouse.exceptions import WarehouseError
-from warehouse.institutions import get_institution
 
 IMPORT_COLUMNS = ("name", "role", "institution")
 
 
 def _store() -> AccountStore:
     return AccountStore(rules=load_policy().accounts)
-
-
-def _check_institution(code: str | None) -> None:
-    if code:
-        engine = connect()
-        create_schema(engine)
-        get_institution(engine, code)
 
 
 @click.group()
@@ -55,13 +47,19 @@ def user_add(name: str, institution: str | None, role: str, password_stdin: bool
     store = _store()
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else generate_password()
 
-    def add():
-        _check_institution(institution)
-        return store.add(name, role, institution, password, temporary=not password_stdin)
-
-    call(add)
-    AuditLog().record(actor(), "user.add", user=name, role=role, institution=institution)
+    added = call(
+        lambda: flow.add_account(
+            store,
+            actor=actor(),
+            name=name,
+            role=role,
+            institution=institution,
+            password=password,
+            temporary=not password_stdin,
+        )
+    )
     click.echo(f"Created {role} {name}" + (f" at {institution}" if institution else "") + ".")
+    say_refreshed(added)
     if not password_stdin:
         click.echo(f"Password (shown once, not stored): {password}")
         click.echo("It is temporary: the first login leads to choosing a new one.")
@@ -121,10 +119,9 @@ def user_disable(name: str, yes: bool) -> None:
     store = _store()
     call(lambda: store.status(name))
     confirm(yes, f"Disable {name}? They cannot log in, and their running server is stopped.")
-    store.set_active(name, False)
-    ended = hub_api.end_user(name)
-    AuditLog().record(actor(), "user.disable", user=name, hub=ended)
-    click.echo(f"Disabled {name}; {ended}.")
+    disabled = call(lambda: flow.disable_account(store, actor=actor(), name=name))
+    click.echo(f"Disabled {name}; {disabled.result}.")
+    say_refreshed(disabled)
 
 
 @user.command("enable")
@@ -132,9 +129,9 @@ def user_disable(name: str, yes: bool) -> None:
 def user_enable(name: str) -> None:
     """Enable NAME again (the password is unchanged; reset it if in doubt)."""
     store = _store()
-    call(lambda: store.set_active(name, True))
-    AuditLog().record(actor(), "user.enable", user=name)
+    enabled = call(lambda: flow.enable_account(store, actor=actor(), name=name))
     click.echo(f"Enabled {name}.")
+    say_refreshed(enabled)
 
 
 @user.command("reset-password")
@@ -147,9 +144,8 @@ def user_reset_password(name: str, reset_totp: bool, yes: bool) -> None:
     call(lambda: store.status(name))
     what = "password and second factor" if reset_totp else "password"
     confirm(yes, f"Replace {name}'s {what}? Their current password stops working.")
-    temporary = call(lambda: store.reset_password(name, reset_totp=reset_totp))
-    AuditLog().record(actor(), "user.reset-password", user=name, totp_reset=reset_totp)
-    click.echo(f"Temporary password for {name} (shown once, not stored): {temporary}")
+    temporary = call(lambda: flow.reset_account_password(store, actor=actor(), name=name, reset_totp=reset_totp))
+    click.echo(f"Temporary password for {name} (shown once, not stored): {temporary.result}")
     click.echo("It must be changed at the next login." + (" The second factor is removed." if reset_totp else ""))
 
 
@@ -164,14 +160,10 @@ def user_set_role(name: str, role: str, institution: str | None, yes: bool) -> N
     account = call(lambda: store.get(name) or store.status(name))
     code = institution if institution is not None else account.institution
 
-    def change():
-        _check_institution(code)
-        store.set_role(name, role, code)
-
     confirm(yes, f"Make {name} a {role}" + (f" at {code}" if code else "") + f" (now a {account.role})?")
-    call(change)
-    AuditLog().record(actor(), "user.set-role", user=name, role=role, institution=code, previous=account.role)
+    changed = call(lambda: flow.set_account_role(store, actor=actor(), name=name, role=role, institution=code))
     click.echo(f"{name} is now a {role}" + (f" at {code}" if code else "") + "; this applies from their next login.")
+    say_refreshed(changed)
 
 
 @user.command("import")
@@ -195,26 +187,18 @@ def user_import(file: Path, yes: bool) -> None:
             store._check_role(role, code)
             if store.get(name) is not None:
                 raise AccountError(f"user {name!r} already exists")
-            _check_institution(code)
+            flow.check_institution(code)
         except (HubError, WarehouseError) as error:
             errors.append(f"{where}: {error}")
     if errors:
         raise click.ClickException("nothing was imported:\n  " + "\n  ".join(errors))
     confirm(yes, f"Create {len(rows)} accounts from {file}?")
-    created = []
-    for _number, row in rows:
-        password = generate_password()
-        while True:
-            try:
-                store.add(row["name"], row["role"], row["institution"] or None, password, temporary=True)
-                break
-            except AccountError:  # a generated password on the common list: draw again
-                password = generate_password()
-        created.append((row["name"], password))
-    AuditLog().record(actor(), "user.import", file=str(file), users=[name for name, _ in created])
-    click.echo(f"Created {len(created)} accounts. Temporary passwords (shown once, not stored):")
-    for name, password in created:
+    accounts = [(row["name"], row["role"], row["institution"] or None) for _number, row in rows]
+    imported = call(lambda: flow.import_accounts(store, actor=actor(), file=str(file), rows=accounts))
+    click.echo(f"Created {len(imported.result)} accounts. Temporary passwords (shown once, not stored):")
+    for name, password in imported.result:
         click.echo(f"  {name:<20} {password}")
+    say_refreshed(imported)
 
 
 def _read_import(file: Path) -> list[tuple[int, dict[str, str]]]:

@@ -1,8 +1,8 @@
 """What the warehouse commands (institutions, elements, data, uses) share, and their registration.
 
-``register`` attaches the groups to the ``enclave`` group and refreshes the own-institution
-uses' users after every ``enclave user`` command that changes accounts (an institution's
-accounts always see its own data).
+``register`` attaches the groups to the ``enclave`` group. (The own-institution uses' users
+follow the accounts through ``hub.flow``'s account changes, which the ``enclave user``
+commands call.)
 """
 
 from __future__ import annotations
@@ -40,11 +40,3 @@ def register(group: click.Group) -> None:
 
     for command in (institution, elements, data, use):
         group.add_command(command)
-    accounts = group.commands.get("user")
-    if isinstance(accounts, click.Group):
-        accounts.result_callback()(_after_account_command)
-
-
-def _after_account_command(_result, **_params) -> None:
-    if click.get_current_context().invoked_subcommand != "list":
-        flow.refresh_own_grants()

@@ -499,7 +499,10 @@ def warehouse_members() -> list[Member]:
 
 
 def default_desk(via: str = "") -> ReleaseDesk:
-    from output_filters.policy import load_policy
+    """The desk of this installation, with the governed policy: a hand-edited policy.toml (a
+    threshold no approved proposal set) refuses the re-check and the review as it refuses the
+    hub's start (``hub.governance``)."""
+    from hub.governance import default_governance
 
-    policy = load_policy()
+    policy = default_governance().check_governed(f"release:{via}" if via else "release")
     return ReleaseDesk(warehouse_members, policy.threshold, accounts=AccountStore(rules=policy.accounts), via=via)

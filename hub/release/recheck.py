@@ -8,6 +8,8 @@ filter's disclosure rules to each:
 
 - the threshold: a whole number of 0 < n < threshold in a column that is not a rate, share,
   mean or year refuses the request;
+- record-level data: a table with a column of student identifiers or keys (by its title, or
+  values shaped like the warehouse's student keys) refuses it, naming the column;
 - secondary suppression: a table with suppressed cells and a total, whose totals give a
   suppressed small cell back (the filter's own attacker and protection interval,
   ``hub.release.margins``), refuses it, naming the file, the output, the row and the column.
@@ -37,6 +39,8 @@ from pathlib import Path
 from hub.release.margins import MARGINS, Unreadable, exposed_cells
 from hub.release.text_tables import text_tables
 from output_filters.policy import Policy, current_policy
+from warehouse.elements import IDENTIFIERS
+from warehouse.pseudonymize import KEY_LENGTH
 
 ALLOWED = (".ipynb", ".html", ".csv", ".txt", ".png")
 # Columns whose whole numbers are not counts of people (the first column labels the rows).
@@ -45,6 +49,9 @@ NOT_COUNTS = re.compile(
 )
 WHOLE = re.compile(r"^\s*(\d{1,3}(?:,\d{3})*|\d+)\s*$")
 UNGUARDED = "did not come through the output filter"
+# Columns that make a table record-level: the raw identifiers and the stored key (warehouse.elements).
+RECORD_COLUMNS = frozenset({*IDENTIFIERS, "student_key", "student_id", "ssn", "date_of_birth", "dob"})
+STUDENT_KEY = re.compile(rf"[0-9a-f]{{{KEY_LENGTH}}}")
 RANKING = re.compile(r"\brank(ing|ed)?\b|\bposition\b|\bleague\b", re.I)
 
 
@@ -180,8 +187,33 @@ def _check_table(file: str, where: str, rows: list[list[str]], threshold: int, m
 
 def _check_rows(file: str, where: str, rows: list[list[str]], rules: Policy, members: list[Member]) -> list[Finding]:
     """Every rule on one table (first row: the header; first cell of a row: its label)."""
+    records = _check_records(file, where, rows)
+    if records:
+        return records  # record-level: nothing else about it matters
     rows = [[_neutralize(cell, members) for cell in row] for row in rows]
     return _check_table(file, where, rows, rules.threshold, members) + _check_margins(file, where, rows, rules)
+
+
+def _check_records(file: str, where: str, rows: list[list[str]]) -> list[Finding]:
+    """The record-level rule: a table with a column of student identifiers or student keys (by
+    its title, or by values shaped like the warehouse's keys) is records, not results."""
+    if not rows:
+        return []
+    header, body = rows[0], rows[1:]
+    for column, title in enumerate(header):
+        named = re.sub(r"[\s-]+", "_", title.strip().lower()) in RECORD_COLUMNS
+        values = [row[column].strip() for row in body if column < len(row)]
+        keyed = len(values) >= 2 and all(STUDENT_KEY.fullmatch(value) for value in values)
+        if named or keyed:
+            what = f"column {title.strip() or column + 1!r}"
+            return [
+                Finding(
+                    file,
+                    f"{where}, {what}",
+                    "record-level data (student identifiers or keys); only aggregate results can be released",
+                )
+            ]
+    return []
 
 
 def _check_margins(file: str, where: str, rows: list[list[str]], rules: Policy) -> list[Finding]:

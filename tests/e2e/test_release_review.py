@@ -12,7 +12,7 @@ import pytest
 from tests.e2e.hub_client import HubClient
 
 pytestmark = [pytest.mark.e2e]
-PASSWORD = "juniper-harbor-lantern-77"  # the admin made for the admin-action test
+PASSWORD = "juniper-harbor-lantern-77"  # the reviewers' own, and the admin made for the admin-action test
 
 
 def wait_for(condition, timeout: float = 60, what: str = "condition"):
@@ -39,26 +39,47 @@ def members(hub) -> list[str]:
 
 @pytest.fixture(scope="module")
 def review(hub, tmp_path_factory):
-    """A release request of a count table by demo-researcher, approved by the reviewers of every
-    member but demo-reviewer's; the file mentions demo-reviewer's institution by its code."""
+    """A release request of a count table by demo-researcher, approved on the command line by
+    the reviewers of every member but demo-reviewer's, each proving its account (password and
+    second factor on standard input); the file mentions demo-reviewer's institution by its code."""
     own = hub.store().get("demo-reviewer").institution
     codes = members(hub)
+    institution = {f"rev-{c.lower()}": c for c in codes if c != own}
+    reviewers = list(institution)
     accounts = tmp_path_factory.mktemp("accounts") / "reviewers.csv"
-    accounts.write_text(
-        "name,role,institution\n" + "".join(f"rev-{c.lower()},reviewer,{c}\n" for c in codes if c != own)
-    )
+    accounts.write_text("name,role,institution\n" + "".join(f"{r},reviewer,{c}\n" for r, c in institution.items()))
     made = hub.enclave("user", "import", str(accounts), "--yes")
     assert made.returncode == 0, made.stderr
+    # What each reviewer does at the first login: their own password, an authenticator app.
+    store, secrets = hub.store(), {}
+    for name in reviewers:
+        store.change_password(name, PASSWORD)
+        secrets[name] = pyotp.random_base32()
+        store.set_totp(name, secrets[name])
     table = tmp_path_factory.mktemp("report") / "college_going.csv"
     table.write_text("institution,students,rate %\n" + "".join(f"{c},{40 + i},{50 + i}\n" for i, c in enumerate(codes)))
-    made = hub.enclave("release", "request", str(table), "--purpose", "county board brief", "--as", "demo-researcher")
+    researcher = ["--as", "demo-researcher", "--password-stdin"]
+    made = hub.enclave(
+        "release",
+        "request",
+        str(table),
+        "--purpose",
+        "county board brief",
+        *researcher,
+        input=hub.passwords["demo-researcher"] + "\n",
+    )
     assert made.returncode == 0, made.stderr + made.stdout
     assert "is in_review" in made.stdout, made.stdout
     request_id = int(made.stdout.split()[1])
-    for code in codes:
-        if code != own:
-            done = hub.enclave("release", "approve", str(request_id), "--as", f"rev-{code.lower()}")
-            assert done.returncode == 0, done.stderr
+    guessed = hub.enclave("release", "approve", str(request_id), "--as", reviewers[0], "--password-stdin", input="x\n")
+    assert guessed.returncode == 1 and f"could not sign in as {reviewers[0]}" in guessed.stderr, guessed.stderr
+    for name in reviewers:
+        proof = f"{PASSWORD}\n{pyotp.TOTP(secrets[name]).now()}\n"
+        done = hub.enclave("release", "approve", str(request_id), "--as", name, "--password-stdin", input=proof)
+        assert done.returncode == 0, done.stderr
+    logins = [e for e in hub.audit() if e.event.startswith("login.") and e.details.get("source", "").startswith("cli:")]
+    assert (logins[1].actor, logins[1].event) == (reviewers[0], "login.failure")
+    assert {e.actor for e in logins if e.event == "login.success"} == {"demo-researcher", *reviewers}
     return request_id, own, codes
 
 
